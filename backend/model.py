@@ -1,0 +1,107 @@
+"""The colorizer network: a small fully convolutional U-Net.
+
+Inputs are the per-pixel planes of `structure.build_inputs` (ink, line/tone structure, hints,
+propagated hints, coloring draft) and a global colour vector (a reference's 216-bin histogram or
+binary palette plus two flags), fused at the bottleneck as Comicolorization fuses its histogram:
+projected, broadcast over the bottleneck and concatenated. Output is sRGB in [0, 1].
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .color import HIST_SIZE
+from .structure import N_INPUT_CHANNELS
+
+GLOBAL_SIZE = HIST_SIZE + 2  # histogram or palette | has reference | is palette
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "mangacolor.safetensors"
+
+
+@dataclass
+class ModelConfig:
+    in_channels: int = N_INPUT_CHANNELS
+    global_size: int = GLOBAL_SIZE
+    widths: tuple[int, ...] = (16, 32, 64, 96, 128)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelConfig":
+        d = json.loads(text)
+        d["widths"] = tuple(d["widths"])
+        return cls(**d)
+
+
+class ConvBlock(nn.Sequential):
+    def __init__(self, cin: int, cout: int):
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, padding=1),
+            nn.GroupNorm(min(8, cout // 4), cout),
+            nn.SiLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1),
+            nn.GroupNorm(min(8, cout // 4), cout),
+            nn.SiLU(inplace=True),
+        )
+
+
+class ColorUNet(nn.Module):
+    def __init__(self, config: ModelConfig | None = None):
+        super().__init__()
+        self.config = config or ModelConfig()
+        w = self.config.widths
+        self.stem = ConvBlock(self.config.in_channels, w[0])
+        self.down = nn.ModuleList(ConvBlock(w[i], w[i + 1]) for i in range(len(w) - 1))
+        self.global_proj = nn.Sequential(nn.Linear(self.config.global_size, w[-1]), nn.SiLU(), nn.Linear(w[-1], w[-1]))
+        self.fuse = nn.Conv2d(2 * w[-1], w[-1], 1)
+        self.up = nn.ModuleList(ConvBlock(w[i + 1] + w[i], w[i]) for i in reversed(range(len(w) - 1)))
+        self.head = nn.Conv2d(w[0], 3, 1)
+
+    @property
+    def stride(self) -> int:
+        return 2 ** (len(self.config.widths) - 1)
+
+    def forward(self, x: torch.Tensor, global_vec: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        s = self.stride
+        pad_h, pad_w = (-h) % s, (-w) % s
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        skips = [self.stem(x)]
+        for block in self.down:
+            skips.append(block(F.avg_pool2d(skips[-1], 2)))
+        bottom = skips.pop()
+        g = self.global_proj(global_vec)[:, :, None, None].expand(-1, -1, *bottom.shape[-2:])
+        y = self.fuse(torch.cat([bottom, g], 1))
+        for block in self.up:
+            skip = skips.pop()
+            y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            y = block(torch.cat([y, skip], 1))
+        return torch.sigmoid(self.head(y))[..., :h, :w]
+
+
+def save_weights(model: ColorUNet, path: Path, extra: dict[str, str] | None = None) -> None:
+    from safetensors.torch import save_file
+
+    meta = {"config": model.config.to_json(), **(extra or {})}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata=meta)
+
+
+def load_weights(path: Path = DEFAULT_WEIGHTS, device: str | torch.device = "cpu") -> tuple[ColorUNet, dict[str, str]]:
+    """Load a model from safetensors (never pickle); returns the model and the file's metadata."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata() or {})
+    model = ColorUNet(ModelConfig.from_json(meta["config"]))
+    model.load_state_dict(load_file(str(path), device="cpu"))
+    return model.to(device).eval(), meta

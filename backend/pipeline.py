@@ -1,0 +1,174 @@
+"""Colorization as small stages over numpy/torch arrays; the CLI and the server both call `colorize`."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+
+from . import color
+from .model import DEFAULT_WEIGHTS, GLOBAL_SIZE, ColorUNet, load_weights
+from .request import ColorizeOptions, ColorizeRequest, ColorizeResult, RequestError
+from .structure import analyse_page, build_inputs, line_regions, resample_hints, split_line_and_tone
+
+Progress = Callable[[float, str], None]
+
+# A region larger than this share of the page is usually open paper or a leaky outline: never flattened.
+MAX_FLAT_REGION_SHARE = 0.03
+WHITE_L = 93.0  # Lab lightness above which, with little chroma, colour snaps to paper white
+WHITE_CHROMA = 7.0
+
+
+class Cancelled(Exception):
+    pass
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RequestError("device 'cuda' was asked for but no CUDA GPU is available")
+    if name not in ("cpu", "cuda"):
+        raise RequestError(f"unknown device {name!r}; use auto, cpu or cuda")
+    return torch.device(name)
+
+
+@dataclass
+class LoadedModel:
+    net: ColorUNet
+    device: torch.device
+    version: str
+    path: Path
+
+
+_models: dict[tuple[str, str], LoadedModel] = {}
+_models_lock = threading.Lock()
+
+
+def get_model(device: str = "auto", path: Path = DEFAULT_WEIGHTS) -> LoadedModel:
+    """Load (once per process) the shipped weights on the asked device."""
+    dev = resolve_device(device)
+    key = (str(dev), str(path))
+    with _models_lock:
+        if key not in _models:
+            if not path.exists():
+                raise FileNotFoundError(f"model weights not found at {path}; train them with `python -m backend train`")
+            net, meta = load_weights(path, dev)
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+            version = f"{meta.get('name', 'mangacolor')}-{digest}"
+            _models[key] = LoadedModel(net=net, device=dev, version=version, path=path)
+        return _models[key]
+
+
+def reference_vector(references: list[np.ndarray], mode: str) -> np.ndarray:
+    """Comicolorization's global colour feature: blended 216-bin histogram (or palette) + flags."""
+    vec = np.zeros(GLOBAL_SIZE, np.float32)
+    if not references:
+        return vec
+    hist = color.blend_histograms([color.histogram216(r) for r in references])
+    if mode == "palette":
+        pal = color.palette216(hist)
+        vec[: color.HIST_SIZE] = pal / max(pal.sum(), 1.0)
+    else:
+        vec[: color.HIST_SIZE] = hist
+    vec[color.HIST_SIZE] = 1.0
+    vec[color.HIST_SIZE + 1] = 1.0 if mode == "palette" else 0.0
+    return vec
+
+
+@torch.inference_mode()
+def run_network(model: LoadedModel, inputs: np.ndarray, global_vec: np.ndarray) -> np.ndarray:
+    """C x H x W inputs -> H x W x 3 sRGB float32 at the working resolution."""
+    x = torch.from_numpy(inputs)[None].to(model.device)
+    g = torch.from_numpy(global_vec)[None].to(model.device)
+    y = model.net(x, g)[0]
+    return y.permute(1, 2, 0).float().cpu().numpy()
+
+
+def restore_full_resolution(
+    color_work: np.ndarray, line_full: np.ndarray, options: ColorizeOptions
+) -> np.ndarray:
+    """Working-resolution colour -> full-size colour, guided by the ink.
+
+    Bilinear upsampling bleeds colour across lines; flattening each line-enclosed region toward
+    its mean colour puts the boundaries back exactly where the ink is (layout restoration).
+    """
+    h, w = line_full.shape
+    up = cv2.resize(color_work, (w, h), interpolation=cv2.INTER_LINEAR)
+    if options.flat_regions > 0:
+        labels, n = line_regions(line_full)
+        area = np.bincount(labels.ravel(), minlength=n).astype(np.float64)
+        flat_weight = np.where(area < MAX_FLAT_REGION_SHARE * labels.size, options.flat_regions, 0.0).astype(np.float32)
+        flat_weight[0] = 0.0  # the ink itself: its colour is hidden by Multiply anyway
+        means = np.stack(
+            [np.bincount(labels.ravel(), weights=up[..., c].ravel(), minlength=n) for c in range(3)], -1
+        ) / np.maximum(area, 1.0)[:, None]
+        wgt = flat_weight[labels][..., None]
+        up = up + (means.astype(np.float32)[labels] - up) * wgt
+    return np.clip(up, 0.0, 1.0)
+
+
+def snap_white(rgb: np.ndarray) -> np.ndarray:
+    """Near-white, near-neutral colour becomes paper white (Comicolorization's layout restoration)."""
+    lab = color.rgb_to_lab(rgb)
+    near_white = (lab[..., 0] > WHITE_L) & (np.hypot(lab[..., 1], lab[..., 2]) < WHITE_CHROMA)
+    out = rgb.copy()
+    out[near_white] = 1.0
+    return out
+
+
+def compose(color_rgb: np.ndarray, ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(colour layer RGBA, composite RGB), both uint8. Multiply keeps black ink exactly black."""
+    layer_rgb = np.clip(color_rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    alpha = np.full(ink.shape + (1,), 255, np.uint8)
+    composite = np.clip(layer_rgb.astype(np.float32) * ink[..., None] + 0.5, 0, 255).astype(np.uint8)
+    return np.concatenate([layer_rgb, alpha], -1), composite
+
+
+def colorize(
+    request: ColorizeRequest,
+    model: LoadedModel | None = None,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> ColorizeResult:
+    request.validate()
+    opts = request.options
+    model = model or get_model()
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def stage(name: str, fraction: float) -> None:
+        nonlocal t0
+        now = time.perf_counter()
+        seconds[name] = round(now - t0, 4)
+        t0 = now
+        if cancelled is not None and cancelled():
+            raise Cancelled()
+        if progress is not None:
+            progress(fraction, name)
+
+    ink = request.ink
+    line_full, tone_full = split_line_and_tone(ink)
+    page = analyse_page(ink, opts.working_size, (line_full, tone_full))
+    if request.hints is not None:
+        hint_rgb, hint_mask = resample_hints(request.hints, page.shape)
+    else:
+        hint_rgb, hint_mask = np.zeros(page.shape + (3,), np.float32), np.zeros(page.shape, bool)
+    global_vec = reference_vector(request.references, opts.reference_mode)
+    inputs = build_inputs(page, hint_rgb, hint_mask)
+    stage("analyse", 0.2)
+    color_work = run_network(model, inputs, global_vec)
+    stage("network", 0.7)
+    color_full = restore_full_resolution(color_work, line_full, opts)
+    if opts.keep_white:
+        color_full = snap_white(color_full)
+    layer, composite = compose(color_full, ink)
+    stage("restore", 1.0)
+    return ColorizeResult(color_layer=layer, composite=composite, model_version=model.version, seconds=seconds)

@@ -1,0 +1,188 @@
+"""Classical structure of a B/W page, computed before the network sees it.
+
+A small network trained on little data should not have to learn what classical image analysis
+gives for free, so the colorizer is fed:
+- which ink is *line* (long connected strokes that enclose regions) and which is *tone*
+  (screentone dots and specks, small connected blobs);
+- the regions enclosed by lines, their size and whether they touch the page border (paper);
+- each hint propagated over its line-enclosed region ("fill up to the next ink line").
+All functions work on numpy arrays; images are float32 in [0, 1] with 1 = white paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+INK_LEVEL = 0.5  # ink pixels are darker than this
+# An ink blob smaller than this many pixels (at a 2000-px page height) is tone or a speck, not a line.
+TONE_BLOB_AREA_AT_2000 = 24
+# A working-resolution pixel is a wall between regions when this share of it is line ink.
+LINE_COVERAGE_WALL = 0.2
+
+
+@dataclass
+class PageStructure:
+    """What the colorizer needs of the ink, at its working resolution."""
+
+    ink: np.ndarray  # float32 HxW, area-averaged ink
+    line: np.ndarray  # bool HxW, walls between regions
+    tone: np.ndarray  # float32 HxW, local density of tone ink (screentone, hatching specks)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.ink.shape  # type: ignore[return-value]
+
+
+def ink_mask(ink: np.ndarray) -> np.ndarray:
+    return ink < INK_LEVEL
+
+
+def split_line_and_tone(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split dark pixels of a full-resolution page into line ink and tone ink by blob size."""
+    dark = ink_mask(ink).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    min_area = max(4, int(round(TONE_BLOB_AREA_AT_2000 * (max(ink.shape) / 2000.0) ** 2)))
+    is_line = stats[:, cv2.CC_STAT_AREA] >= min_area
+    is_line[0] = False  # background label
+    line = is_line[labels]
+    tone = dark.astype(bool) & ~line
+    return line, tone
+
+
+def working_shape(shape: tuple[int, int], long_side: int) -> tuple[int, int]:
+    h, w = shape
+    scale = min(1.0, long_side / max(h, w))
+    return max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+
+
+def resize_area(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if img.shape[:2] == tuple(shape):
+        return img.astype(np.float32, copy=True)
+    return cv2.resize(img.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+
+
+def analyse_page(
+    ink: np.ndarray, long_side: int, line_and_tone: tuple[np.ndarray, np.ndarray] | None = None
+) -> PageStructure:
+    """Full-resolution ink -> structure at the working resolution (long side at most `long_side`)."""
+    line_full, tone_full = line_and_tone if line_and_tone is not None else split_line_and_tone(ink)
+    shape = working_shape(ink.shape, long_side)
+    ink_w = resize_area(ink, shape)
+    line_w = resize_area(line_full.astype(np.float32), shape) >= LINE_COVERAGE_WALL
+    tone_w = resize_area(tone_full.astype(np.float32), shape)
+    tone_w = cv2.blur(tone_w, (5, 5))
+    return PageStructure(ink=ink_w, line=line_w, tone=tone_w)
+
+
+def line_regions(line: np.ndarray) -> tuple[np.ndarray, int]:
+    """Label the regions enclosed by line ink (4-connected); walls get label 0."""
+    n, labels = cv2.connectedComponents((~line).astype(np.uint8), connectivity=4)
+    return labels.astype(np.int32), int(n)
+
+
+def region_maps(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel log-area share of its region and whether its region touches the border."""
+    area = np.bincount(labels.ravel(), minlength=n).astype(np.float32)
+    total = float(labels.size)
+    log_share = np.log(np.maximum(area, 1.0) / total) / np.log(total)  # in [-1, 0]
+    log_share = 1.0 + log_share  # 0 for a 1-px region, 1 for the whole page
+    border = np.zeros(n, bool)
+    border[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
+    log_share[0] = 0.0
+    border[0] = False
+    return log_share[labels].astype(np.float32), border[labels].astype(np.float32)
+
+
+def resample_hints(hints_rgba: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Full-resolution RGBA hint layer -> (RGB float, mask bool) at `shape`.
+
+    A 1-px dot must survive downsampling, so colours are averaged over hint pixels only
+    (not diluted with the empty layer) and any covered output pixel counts as hinted.
+    """
+    mask = (hints_rgba[..., 3] > 0).astype(np.float32)
+    rgb = hints_rgba[..., :3].astype(np.float32) / 255.0
+    if hints_rgba.shape[:2] != tuple(shape):
+        weight = resize_area(mask, shape)
+        summed = resize_area(rgb * mask[..., None], shape)
+        out_mask = weight > 1e-6
+        out_rgb = np.where(out_mask[..., None], summed / np.maximum(weight, 1e-6)[..., None], 0.0)
+        return out_rgb.astype(np.float32), out_mask
+    return rgb * mask[..., None], mask > 0
+
+
+def propagate_hints(labels: np.ndarray, hint_rgb: np.ndarray, hint_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Spread every hint over its line-enclosed region.
+
+    Inside a region with several hints each pixel takes the nearest hint of its own region;
+    regions without hints stay empty (mask 0). Hints on walls (label 0) do not spread.
+    """
+    h, w = labels.shape
+    out_rgb = np.zeros((h, w, 3), np.float32)
+    out_mask = np.zeros((h, w), bool)
+    valid = hint_mask & (labels > 0)
+    if not valid.any():
+        return out_rgb, out_mask
+    hinted_regions = np.unique(labels[valid])
+    # Nearest hint pixel (Euclidean) for every pixel; accepted where it lies in the same region.
+    _, nearest = cv2.distanceTransformWithLabels(
+        (~valid).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    ys, xs = np.nonzero(valid)  # distanceTransformWithLabels numbers zero pixels in row-major order
+    hint_label = np.zeros(len(ys) + 1, np.int32)
+    hint_label[1:] = labels[ys, xs]
+    hint_color = np.zeros((len(ys) + 1, 3), np.float32)
+    hint_color[1:] = hint_rgb[ys, xs]
+    same_region = hint_label[nearest] == labels
+    # Fallback for pixels whose nearest hint is across a line: the mean hint colour of their region.
+    n = int(labels.max()) + 1
+    counts = np.bincount(labels[valid], minlength=n).astype(np.float32)
+    means = np.stack([np.bincount(labels[valid], weights=hint_rgb[valid][:, c], minlength=n) for c in range(3)], -1)
+    means = means / np.maximum(counts, 1.0)[:, None]
+    in_hinted = np.isin(labels, hinted_regions) & (labels > 0)
+    out_rgb = np.where(same_region[..., None], hint_color[nearest], means[labels]).astype(np.float32)
+    out_rgb[~in_hinted] = 0.0
+    return out_rgb, in_hinted
+
+
+N_INPUT_CHANNELS = 17
+
+
+def build_inputs(
+    page: PageStructure,
+    hint_rgb: np.ndarray,
+    hint_mask: np.ndarray,
+    draft_rgb: np.ndarray | None = None,
+    draft_mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """The network's per-pixel input, C x H x W float32, all at the working resolution.
+
+    0 ink | 1 line walls | 2 tone density | 3 region log-area | 4 region touches border |
+    5-7 hint RGB | 8 hint mask | 9-11 propagated hint RGB | 12 propagated mask |
+    13-15 coloring draft RGB | 16 draft mask
+    """
+    h, w = page.shape
+    labels, n = line_regions(page.line)
+    area, border = region_maps(labels, n)
+    prop_rgb, prop_mask = propagate_hints(labels, hint_rgb, hint_mask)
+    if draft_rgb is None or draft_mask is None:
+        draft_rgb = np.zeros((h, w, 3), np.float32)
+        draft_mask = np.zeros((h, w), bool)
+    planes = [
+        page.ink[None],
+        page.line[None].astype(np.float32),
+        page.tone[None],
+        area[None],
+        border[None],
+        np.moveaxis(hint_rgb * hint_mask[..., None], -1, 0),
+        hint_mask[None].astype(np.float32),
+        np.moveaxis(prop_rgb, -1, 0),
+        prop_mask[None].astype(np.float32),
+        np.moveaxis(draft_rgb * draft_mask[..., None], -1, 0),
+        draft_mask[None].astype(np.float32),
+    ]
+    out = np.concatenate(planes, axis=0).astype(np.float32)
+    assert out.shape[0] == N_INPUT_CHANNELS
+    return out
