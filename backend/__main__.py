@@ -1,0 +1,123 @@
+"""`python -m backend colorize|serve|bench|train` — one CLI over the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+NOT_YET = {
+    "--panels": "per-panel references (automatic panel segmentation) are not available yet",
+    "--variants": "sampling several colourings from the coloring latent space is not available yet",
+    "--seed": "--seed only matters with --variants, which is not available yet",
+    "--draft": "coloring-draft input is not available yet",
+}
+
+
+def cmd_colorize(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m backend colorize", description="Colorize one B/W page.")
+    p.add_argument("ink", type=Path, help="the B/W page (L, LA, RGB, RGBA; 1, 8 or 16 bit)")
+    p.add_argument("--hints", type=Path, help="RGBA hint layer of the same size; alpha > 0 marks a hint")
+    p.add_argument("--reference", type=Path, action="append", default=[], help="colour reference image (repeatable)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("-o", "--output", type=Path, required=True, help="RGB result: colour under the ink")
+    p.add_argument("--color-layer", type=Path, help="also write the colour layer alone (RGBA, for Multiply under the ink)")
+    p.add_argument("--reference-mode", choices=["histogram", "palette"], default="histogram")
+    p.add_argument("--working-size", type=int, default=768, help="long side at which the network runs")
+    p.add_argument("--flat-regions", type=float, default=0.6, help="0..1 flattening of line-enclosed regions")
+    p.add_argument("--no-keep-white", action="store_true", help="do not snap near-white paper to white")
+    for flag, why in NOT_YET.items():
+        p.add_argument(flag, help=f"not available yet: {why}", metavar="...")
+    args = p.parse_args(argv)
+    for flag, why in NOT_YET.items():
+        if getattr(args, flag.lstrip("-").replace("-", "_")) is not None:
+            p.error(f"{flag}: {why}")
+
+    from PIL import Image
+
+    from .imageio import ImageError, load_hints, load_ink, load_reference
+    from .pipeline import colorize, get_model
+    from .request import ColorizeOptions, ColorizeRequest, RequestError
+
+    t0 = time.perf_counter()
+    try:
+        options = ColorizeOptions.from_dict(
+            {
+                "reference_mode": args.reference_mode,
+                "working_size": args.working_size,
+                "flat_regions": args.flat_regions,
+                "keep_white": not args.no_keep_white,
+            }
+        )
+        request = ColorizeRequest(
+            ink=load_ink(args.ink),
+            hints=load_hints(args.hints) if args.hints else None,
+            references=[load_reference(r) for r in args.reference],
+            options=options,
+        )
+        request.validate()
+        model = get_model(args.device)
+        result = colorize(request, model=model)
+    except (ImageError, RequestError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(result.composite).save(args.output)
+    if args.color_layer:
+        args.color_layer.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(result.color_layer).save(args.color_layer)
+    total = time.perf_counter() - t0
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
+    print(f"wrote {args.output} ({request.ink.shape[1]}x{request.ink.shape[0]}) in {total:.2f}s [{stages}; model {result.model_version} on {model.device}]")
+    return 0
+
+
+def cmd_serve(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m backend serve", description="Run the HTTP API.")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="serve clients on other machines (needed with a non-loopback --host); the token still applies",
+    )
+    args = p.parse_args(argv)
+    import ipaddress
+
+    loopback = args.host == "localhost"
+    try:
+        loopback = loopback or ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        pass
+    if not loopback and not args.allow_remote:
+        p.error(f"--host {args.host} is not a loopback address; add --allow-remote if you really mean it")
+    if not loopback:
+        print(f"WARNING: serving on {args.host}: other machines on the network can reach this server", file=sys.stderr)
+    from .server import serve
+
+    serve(args.host, args.port, args.device, allow_remote=not loopback)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"colorize": cmd_colorize, "serve": cmd_serve, "bench": None, "train": None}
+    if not argv or argv[0] not in commands:
+        print("usage: python -m backend {colorize,serve,bench,train} ...", file=sys.stderr)
+        return 2
+    name, rest = argv[0], argv[1:]
+    if name == "bench":
+        from .bench import main as bench_main
+
+        return bench_main(rest)
+    if name == "train":
+        from .train import main as train_main
+
+        return train_main(rest)
+    return commands[name](rest)  # type: ignore[misc]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
