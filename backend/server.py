@@ -151,7 +151,7 @@ def create_app(
             if host not in LOOPBACK_NAMES:
                 return JSONResponse({"error": "refused: Host must be a loopback name"}, status_code=403)
             client = request.client.host if request.client else None
-            if client is not None and not _is_loopback(client) and client != "testclient":
+            if client is not None and not _is_loopback(client):
                 return JSONResponse({"error": "refused: only local clients are served"}, status_code=403)
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
@@ -215,7 +215,7 @@ def create_app(
     def job_result(job_id: str) -> dict[str, Any]:
         job = find(job_id)
         if job.status != "done":
-            raise ApiError(409, f"job is {job.status}" + (f": {job.error}" if job.error else ""), status=job.status)
+            raise ApiError(409, f"job is {job.status}" + (f": {job.error}" if job.error else ""), job_status=job.status)
         return result_json(job)
 
     @app.delete(f"/{API_VERSION}/jobs/{{job_id}}")
