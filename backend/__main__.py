@@ -1,4 +1,4 @@
-"""`python -m backend colorize|serve|bench|train` — one CLI over the pipeline."""
+"""`python -m backend colorize|serve|batch|bench|train` — one CLI over the pipeline."""
 
 from __future__ import annotations
 
@@ -103,11 +103,15 @@ def cmd_serve(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"colorize": cmd_colorize, "serve": cmd_serve, "bench": None, "train": None}
+    commands = {"colorize": cmd_colorize, "serve": cmd_serve, "batch": None, "bench": None, "train": None}
     if not argv or argv[0] not in commands:
-        print("usage: python -m backend {colorize,serve,bench,train} ...", file=sys.stderr)
+        print("usage: python -m backend {colorize,serve,batch,bench,train} ...", file=sys.stderr)
         return 2
     name, rest = argv[0], argv[1:]
+    if name == "batch":
+        from .batch import main as batch_main
+
+        return batch_main(rest)
     if name == "bench":
         from .bench import main as bench_main
 

@@ -24,7 +24,9 @@ def open_image(source: str | Path | bytes, what: str) -> Image.Image:
         img.load()
     except FileNotFoundError:
         raise ImageError(f"{what}: file not found: {source}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except UnidentifiedImageError:
+        raise ImageError(f"{what}: not a readable image (unknown or corrupt format)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{what}: not a readable image ({exc.__class__.__name__}: {exc})") from None
     except Image.DecompressionBombError:
         raise ImageError(f"{what}: image larger than {MAX_PIXELS} pixels") from None
