@@ -110,17 +110,31 @@ def restore_full_resolution(
         means = np.stack(
             [np.bincount(labels.ravel(), weights=up[..., c].ravel(), minlength=n) for c in range(3)], -1
         ) / np.maximum(area, 1.0)[:, None]
-        wgt = flat_weight[labels][..., None]
-        up = up + (means.astype(np.float32)[labels] - up) * wgt
-    return np.clip(up, 0.0, 1.0)
+        # In place: full pages reach 50 Mpx, where every temporary costs 600 MB.
+        flat = means.astype(np.float32)[labels]
+        flat -= up
+        flat *= flat_weight[labels][..., None]
+        up += flat
+    return np.clip(up, 0.0, 1.0, out=up)
+
+
+def _near_white_lut(levels: int = 64) -> np.ndarray:
+    """Near-white test for every colour of a levels^3 grid: a lookup instead of Lab per pixel."""
+    grid = (np.arange(levels, dtype=np.float64) + 0.5) / levels
+    rgb = np.stack(np.meshgrid(grid, grid, grid, indexing="ij"), -1).reshape(-1, 3)
+    lab = color.rgb_to_lab(rgb)
+    return (lab[:, 0] > WHITE_L) & (np.hypot(lab[:, 1], lab[:, 2]) < WHITE_CHROMA)
+
+
+_NEAR_WHITE = _near_white_lut()
 
 
 def snap_white(rgb: np.ndarray) -> np.ndarray:
     """Near-white, near-neutral colour becomes paper white (Comicolorization's layout restoration)."""
-    lab = color.rgb_to_lab(rgb)
-    near_white = (lab[..., 0] > WHITE_L) & (np.hypot(lab[..., 1], lab[..., 2]) < WHITE_CHROMA)
+    q = np.clip(rgb * 64.0, 0, 63).astype(np.int32)
+    idx = (q[..., 0] << 12) | (q[..., 1] << 6) | q[..., 2]
     out = rgb.copy()
-    out[near_white] = 1.0
+    out[_NEAR_WHITE[idx]] = 1.0
     return out
 
 
@@ -128,7 +142,10 @@ def compose(color_rgb: np.ndarray, ink: np.ndarray) -> tuple[np.ndarray, np.ndar
     """(colour layer RGBA, composite RGB), both uint8. Multiply keeps black ink exactly black."""
     layer_rgb = np.clip(color_rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
     alpha = np.full(ink.shape + (1,), 255, np.uint8)
-    composite = np.clip(layer_rgb.astype(np.float32) * ink[..., None] + 0.5, 0, 255).astype(np.uint8)
+    composite = layer_rgb.astype(np.float32)
+    composite *= ink[..., None]
+    composite += 0.5
+    composite = np.clip(composite, 0, 255, out=composite).astype(np.uint8)
     return np.concatenate([layer_rgb, alpha], -1), composite
 
 
