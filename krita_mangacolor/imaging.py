@@ -1,0 +1,120 @@
+"""QImage helpers: wrap 8-bit BGRA bytes, composite, mask, and encode/decode base64 PNG.
+
+Only PyQt5 (no Krita): unit-testable with QT_QPA_PLATFORM=offscreen.
+QImage.Format_ARGB32 is non-premultiplied 0xAARRGGBB, i.e. bytes B G R A in memory on little-endian
+machines: exactly the 8-bit BGRA that pixels.py produces from Krita's pixelData.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import sys
+
+from PyQt5.QtCore import QBuffer, QByteArray, QIODevice, Qt
+from PyQt5.QtGui import QColor, QImage, QPainter
+
+if sys.byteorder != "little":  # pragma: no cover - Krita ships on little-endian machines only
+    raise ImportError("MangaColor's pixel handling assumes a little-endian machine")
+
+PNG_QUALITY = 80  # Qt maps this to zlib level 1: fast, pages are mostly flat anyway
+
+
+def _plane(img: QImage, bytes_per_pixel: int) -> bytes:
+    """The image's pixel bytes without row padding."""
+    w, h = img.width(), img.height()
+    stride = img.bytesPerLine()
+    row = w * bytes_per_pixel
+    raw = img.constBits().asstring(img.sizeInBytes())
+    if stride == row:
+        return bytes(raw[: row * h])
+    return b"".join(raw[y * stride : y * stride + row] for y in range(h))
+
+
+def qimage_from_bgra8(bgra: bytes, width: int, height: int) -> QImage:
+    """8-bit BGRA bytes -> an owned QImage (Format_ARGB32)."""
+    if len(bgra) != width * height * 4:
+        raise ValueError(f"expected {width * height * 4} bytes for {width}x{height} BGRA, got {len(bgra)}")
+    return QImage(bytes(bgra), width, height, width * 4, QImage.Format_ARGB32).copy()
+
+
+def bgra8_from_qimage(img: QImage) -> bytes:
+    """Any QImage -> 8-bit BGRA bytes (non-premultiplied), no row padding."""
+    if img.format() != QImage.Format_ARGB32:
+        img = img.convertToFormat(QImage.Format_ARGB32)
+    return _plane(img, 4)
+
+
+def gray8_from_qimage(img: QImage) -> bytes:
+    if img.format() != QImage.Format_Grayscale8:
+        img = img.convertToFormat(QImage.Format_Grayscale8)
+    return _plane(img, 1)
+
+
+def on_white(img: QImage) -> QImage:
+    """Composite over white paper -> Format_RGB32 (transparent = paper)."""
+    out = QImage(img.width(), img.height(), QImage.Format_RGB32)
+    out.fill(QColor(255, 255, 255))
+    painter = QPainter(out)
+    painter.drawImage(0, 0, img)
+    painter.end()
+    return out
+
+
+def ink_image(bgra: bytes, width: int, height: int) -> QImage:
+    """The ink as the backend wants it: 8-bit gray, transparent parts become white paper."""
+    img = qimage_from_bgra8(bgra, width, height)
+    alpha = bgra[3::4]
+    if alpha.count(255) == len(alpha):  # opaque (the usual scanned page): no compositing needed
+        return img.convertToFormat(QImage.Format_Grayscale8)
+    return on_white(img).convertToFormat(QImage.Format_Grayscale8)
+
+
+def apply_mask(bgra: bytes, mask: bytes, width: int, height: int) -> bytes:
+    """Scale each pixel's alpha by an 8-bit selection mask (alpha * m / 255); colour is untouched.
+
+    Selected pixels (m = 255) keep their alpha exactly, unselected ones (m = 0) become transparent."""
+    if len(mask) != width * height or len(bgra) != width * height * 4:
+        raise ValueError("mask and image sizes differ")
+    if mask.count(255) == len(mask):
+        return bytes(bgra)
+    alpha_img = QImage(bytes(bgra[3::4]), width, height, width, QImage.Format_Alpha8).copy()
+    mask_img = QImage(bytes(mask), width, height, width, QImage.Format_Alpha8).copy()
+    painter = QPainter(alpha_img)
+    painter.setCompositionMode(QPainter.CompositionMode_DestinationIn)
+    painter.drawImage(0, 0, mask_img)
+    painter.end()
+    out = bytearray(bgra)
+    out[3::4] = _plane(alpha_img, 1)
+    return bytes(out)
+
+
+def encode_png(img: QImage) -> bytes:
+    data = QByteArray()
+    buf = QBuffer(data)
+    buf.open(QIODevice.WriteOnly)
+    ok = img.save(buf, "PNG", PNG_QUALITY)
+    buf.close()
+    if not ok:
+        raise ValueError("could not encode the image as PNG")
+    return bytes(data)
+
+
+def encode_png_b64(img: QImage) -> str:
+    return base64.b64encode(encode_png(img)).decode("ascii")
+
+
+def decode_png(data: bytes, what: str = "image") -> QImage:
+    img = QImage.fromData(data, "PNG")
+    if img.isNull():
+        raise ValueError(f"the backend sent a {what} that is not a readable PNG")
+    return img
+
+
+def decode_png_b64(text: str, what: str = "image") -> QImage:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise ValueError(f"the backend sent a {what} that is not valid base64") from None
+    return decode_png(raw, what)
+
