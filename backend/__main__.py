@@ -83,6 +83,8 @@ def cmd_serve(argv: list[str]) -> int:
         action="store_true",
         help="serve clients on other machines (needed with a non-loopback --host); the token still applies",
     )
+    p.add_argument("--max-body-mb", type=int, default=400, help="largest request body accepted (MB)")
+    p.add_argument("--queue", type=int, default=4, help="jobs that may wait behind the running one before 'busy'")
     args = p.parse_args(argv)
     import ipaddress
 
@@ -97,7 +99,10 @@ def cmd_serve(argv: list[str]) -> int:
         print(f"WARNING: serving on {args.host}: other machines on the network can reach this server", file=sys.stderr)
     from .server import serve
 
-    serve(args.host, args.port, args.device, allow_remote=not loopback)
+    serve(
+        args.host, args.port, args.device, allow_remote=not loopback,
+        max_body_bytes=args.max_body_mb * 1024 * 1024, max_waiting=args.queue,
+    )
     return 0
 
 

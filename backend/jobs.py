@@ -78,6 +78,14 @@ class JobRunner:
             return job
 
     def shutdown(self) -> None:
+        """Cancel every queued and running job and stop the worker after the current one."""
+        with self._lock:
+            for job in list(self._jobs.values()):
+                if job.status in ("queued", "running"):
+                    job.cancel_requested = True
+                if job.status == "queued":
+                    self._order.remove(job.id)
+                    self._finish(job, "cancelled")
         self._queue.put(None)
 
     def _finish(self, job: Job, status: str, error: str | None = None) -> None:

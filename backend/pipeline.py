@@ -83,13 +83,61 @@ def reference_vector(references: list[np.ndarray], mode: str) -> np.ndarray:
     return vec
 
 
+TILE = 512  # working-resolution tile side when a page does not fit in device memory at once
+TILE_OVERLAP = 64
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in str(exc).lower()
+
+
 @torch.inference_mode()
-def run_network(model: LoadedModel, inputs: np.ndarray, global_vec: np.ndarray) -> np.ndarray:
-    """C x H x W inputs -> H x W x 3 sRGB float32 at the working resolution."""
-    x = torch.from_numpy(inputs)[None].to(model.device)
+def run_network(model: LoadedModel, inputs: np.ndarray, global_vec: np.ndarray, tile: int | None = None) -> np.ndarray:
+    """C x H x W inputs -> H x W x 3 sRGB float32 at the working resolution.
+
+    Whole page at once; if the device runs out of memory, again in overlapping tiles
+    (feathered together), and only if that fails too a clear MemoryError.
+    """
     g = torch.from_numpy(global_vec)[None].to(model.device)
-    y = model.net(x, g)[0]
-    return y.permute(1, 2, 0).float().cpu().numpy()
+    if tile is None:
+        try:
+            x = torch.from_numpy(inputs)[None].to(model.device)
+            return model.net(x, g)[0].permute(1, 2, 0).float().cpu().numpy()
+        except (RuntimeError, MemoryError) as exc:
+            if not _is_out_of_memory(exc):
+                raise
+            if model.device.type == "cuda":
+                torch.cuda.empty_cache()
+            tile = TILE
+    try:
+        return _run_tiled(model, inputs, g, tile)
+    except (RuntimeError, MemoryError) as exc:
+        if not _is_out_of_memory(exc):
+            raise
+        raise MemoryError(
+            f"out of memory on {model.device} even in {tile}-px tiles: lower working_size or colorize a selection"
+        ) from None
+
+
+def _run_tiled(model: LoadedModel, inputs: np.ndarray, g: torch.Tensor, tile: int) -> np.ndarray:
+    _, h, w = inputs.shape
+    out = np.zeros((h, w, 3), np.float32)
+    weight = np.zeros((h, w, 1), np.float32)
+    step = max(1, tile - TILE_OVERLAP)
+    ys = list(range(0, max(h - tile, 0) + 1, step)) + ([h - tile] if h > tile and (h - tile) % step else [])
+    xs = list(range(0, max(w - tile, 0) + 1, step)) + ([w - tile] if w > tile and (w - tile) % step else [])
+    for y0 in ys:
+        for x0 in xs:
+            patch = inputs[:, y0 : y0 + tile, x0 : x0 + tile]
+            ph, pw = patch.shape[1:]
+            y = model.net(torch.from_numpy(np.ascontiguousarray(patch))[None].to(model.device), g)[0]
+            # Feather: weight falls off toward tile edges, where the network sees less context.
+            wy = np.minimum(np.arange(ph) + 1, np.arange(ph)[::-1] + 1).clip(max=TILE_OVERLAP)
+            wx = np.minimum(np.arange(pw) + 1, np.arange(pw)[::-1] + 1).clip(max=TILE_OVERLAP)
+            wgt = (wy[:, None] * wx[None, :]).astype(np.float32)[..., None]
+            out[y0 : y0 + ph, x0 : x0 + pw] += y.permute(1, 2, 0).float().cpu().numpy() * wgt
+            weight[y0 : y0 + ph, x0 : x0 + pw] += wgt
+    return out / np.maximum(weight, 1e-6)
 
 
 def restore_full_resolution(

@@ -7,6 +7,7 @@ which Krita's Qt networking can build without third-party packages.
 from __future__ import annotations
 
 import base64
+import contextlib
 import binascii
 import ipaddress
 import secrets
@@ -138,9 +139,16 @@ def create_app(
     device_name: str = "cpu",
     model_version: str = "unknown",
     allow_remote: bool = False,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
-    app = FastAPI(title="MangaColor backend", version=__version__)
     runner = runner or JobRunner()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
+        yield
+        runner.shutdown()  # graceful stop: cancel what runs and waits, let the worker finish
+
+    app = FastAPI(title="MangaColor backend", version=__version__, lifespan=lifespan)
     app.state.runner = runner
 
     @app.middleware("http")
@@ -154,8 +162,8 @@ def create_app(
             if client is not None and not _is_loopback(client):
                 return JSONResponse({"error": "refused: only local clients are served"}, status_code=403)
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return JSONResponse({"error": f"request body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
+        if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
+            return JSONResponse({"error": f"request body larger than {max_body_bytes} bytes"}, status_code=413)
         if request.url.path != f"/{API_VERSION}/health":
             auth = request.headers.get("authorization", "")
             given = auth[7:] if auth.lower().startswith("bearer ") else ""
@@ -236,7 +244,14 @@ def create_app(
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765, device: str = "auto", allow_remote: bool = False) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    device: str = "auto",
+    allow_remote: bool = False,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    max_waiting: int = 4,
+) -> None:
     import functools
 
     import uvicorn
@@ -246,8 +261,11 @@ def serve(host: str = "127.0.0.1", port: int = 8765, device: str = "auto", allow
 
     model = get_model(device)  # load before listening: a healthy server can colorize
     token = ensure_token()
-    runner = JobRunner(run=functools.partial(colorize, model=model))
-    app = create_app(token, runner, device_name=str(model.device), model_version=model.version, allow_remote=allow_remote)
+    runner = JobRunner(run=functools.partial(colorize, model=model), max_waiting=max_waiting)
+    app = create_app(
+        token, runner, device_name=str(model.device), model_version=model.version,
+        allow_remote=allow_remote, max_body_bytes=max_body_bytes,
+    )
     print(f"MangaColor backend {__version__} on http://{host}:{port} (device {model.device}, model {model.version})")
     print(f"access token in {token_path()}")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)

@@ -142,3 +142,40 @@ def test_shipped_sample_hints_are_obeyed():
     at = hints[..., 3] > 0
     de = ciede2000(rgb_to_lab(res.color_layer[..., :3][at] / 255.0), rgb_to_lab(hints[..., :3][at] / 255.0))
     assert de.mean() <= 10.0, f"mean CIEDE2000 at hint pixels {de.mean():.2f}"
+
+
+def test_tiled_inference_matches_whole_page():
+    """The out-of-memory fallback (tiles) gives nearly the same colours as the whole page at once."""
+    from backend.pipeline import get_model, run_network
+
+    ink = toy_page(300, 420)
+    page = structure.analyse_page(ink, 768)
+    hints = np.zeros((300, 420, 4), np.uint8)
+    hints[40, 40] = (200, 50, 50, 255)
+    rgb, mask = structure.resample_hints(hints, page.shape)
+    x = structure.build_inputs(page, rgb, mask)
+    g = reference_vector([], "histogram")
+    model = get_model("cpu")
+    whole = run_network(model, x, g)
+    tiled = run_network(model, x, g, tile=160)
+    assert tiled.shape == whole.shape
+    assert np.abs(tiled - whole).mean() < 0.05
+
+
+def test_out_of_memory_falls_back_to_tiles(monkeypatch):
+    from backend import pipeline
+
+    model = pipeline.get_model("cpu")
+    real_forward = model.net.forward
+    calls = []
+
+    def forward(x, g):
+        calls.append(tuple(x.shape[-2:]))
+        if max(x.shape[-2:]) > pipeline.TILE:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_forward(x, g)
+
+    monkeypatch.setattr(model.net, "forward", forward)
+    x = np.zeros((17, 600, 700), np.float32)
+    y = pipeline.run_network(model, x, reference_vector([], "histogram"))
+    assert y.shape == (600, 700, 3) and calls[0] == (600, 700) and len(calls) > 1

@@ -1,0 +1,192 @@
+"""The real server process on loopback: token file, Host check, graceful shutdown, load, fuzzing."""
+
+import base64
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def png_b64(arr: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+class Server:
+    def __init__(self, tmp: Path, *extra: str):
+        self.port = free_port()
+        self.env = {**os.environ, "XDG_CONFIG_HOME": str(tmp / "config")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "backend", "serve", "--port", str(self.port), *extra],
+            cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/v1/health", timeout=1)
+                break
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(self.proc.stdout.read())
+                time.sleep(0.2)
+        self.token_file = tmp / "config" / "mangacolor" / "token"
+        self.token = self.token_file.read_text().strip()
+
+    def request(self, method: str, path: str, body: dict | None = None, headers: dict | None = None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.token}")
+        req.add_header("Content-Type", "application/json")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def peak_memory_kb(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        return -1
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("srv"))
+    yield srv
+    if srv.proc.poll() is None:
+        srv.stop()
+
+
+def small_page(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    ink = np.full((96, 64), 255, np.uint8)
+    ink[:, rng.integers(10, 54)] = 0
+    ink[rng.integers(10, 86), :] = 0
+    return ink
+
+
+def test_token_file_is_private_and_required(server):
+    assert server.token_file.stat().st_mode & 0o077 == 0
+    req = urllib.request.Request(server.url + "/v1/options")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=5)
+    assert e.value.code == 401
+
+
+def test_dns_rebinding_host_refused(server):
+    status, body = server.request("GET", "/v1/health", headers={"Host": f"attacker.example:{server.port}"})
+    assert status == 403 and "Host" in body["error"]
+
+
+def test_non_loopback_bind_needs_explicit_flag():
+    out = subprocess.run(
+        [sys.executable, "-m", "backend", "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 2 and "--allow-remote" in out.stderr
+
+
+def test_load_20_clients_x_5_requests(server):
+    """Every answer is a correct result or a clean busy; prints throughput and peak memory."""
+    def client(i: int) -> list[str]:
+        outcomes = []
+        for j in range(5):
+            ink = small_page(i * 5 + j)
+            status, body = server.request("POST", "/v1/colorize", {"ink": png_b64(ink)})
+            if status == 503:
+                assert "busy" in body["error"] and body["position"] >= 1
+                outcomes.append("busy")
+                continue
+            assert status == 200, body
+            comp = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["composite"]))))
+            assert comp.shape == (96, 64, 3) and (comp[ink == 0] == 0).all()
+            outcomes.append("ok")
+        return outcomes
+
+    t0 = time.time()
+    with ThreadPoolExecutor(20) as pool:
+        results = [o for r in pool.map(client, range(20)) for o in r]
+    seconds = time.time() - t0
+    ok = results.count("ok")
+    print(f"\nload: {len(results)} requests, {ok} ok, {results.count('busy')} busy, "
+          f"{ok / seconds:.1f} colorizations/s, server peak RSS {server.peak_memory_kb() / 1024:.0f} MB")
+    assert len(results) == 100 and ok >= 5
+    assert server.request("GET", "/v1/health")[0] == 200
+
+
+FUZZ_CASES = {"n": 0}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    body=st.one_of(
+        st.dictionaries(st.sampled_from(["ink", "hints", "references", "options", "x"]),
+                        st.one_of(st.none(), st.integers(), st.text(max_size=30), st.lists(st.text(max_size=10), max_size=3),
+                                  st.dictionaries(st.text(max_size=12), st.one_of(st.integers(), st.text(max_size=5), st.booleans()), max_size=3)),
+                        max_size=5),
+        st.builds(lambda b: {"ink": base64.b64encode(b).decode()}, st.binary(max_size=200)),
+        st.builds(lambda opts: {"ink": png_b64(small_page(0)), "options": opts},
+                  st.dictionaries(st.sampled_from(["working_size", "reference_mode", "keep_white", "flat_regions", "bogus"]),
+                                  st.one_of(st.integers(-10, 10000), st.floats(allow_nan=True), st.text(max_size=8), st.booleans(), st.none()),
+                                  max_size=3)),
+    ),
+    path=st.sampled_from(["/v1/jobs", "/v1/colorize"]),
+)
+def test_fuzz_never_5xx(server, body, path):
+    FUZZ_CASES["n"] += 1
+    status, answer = server.request("POST", path, body)
+    assert status < 500, (body, answer)
+    assert status in (200, 202) or "error" in answer
+
+
+def test_fuzz_job_paths_never_5xx(server):
+    for job_id in ["", "x", "../../etc/passwd", "%00", "a" * 500]:
+        for method in ("GET", "DELETE"):
+            try:
+                status, _ = server.request(method, f"/v1/jobs/{urllib.request.quote(job_id)}")
+            except json.JSONDecodeError:
+                status = 404  # the router's own 404/405 for an empty id
+            assert status < 500
+
+
+def test_graceful_shutdown(tmp_path):
+    srv = Server(tmp_path)
+    assert srv.request("GET", "/v1/health")[0] == 200
+    assert srv.stop() in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM after its graceful shutdown
+    out = srv.proc.stdout.read()
+    assert "Traceback" not in out
