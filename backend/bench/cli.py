@@ -1,0 +1,234 @@
+"""`python -m backend bench [--quick] [--out DIR] [--cases N] [--device D] [--weights PATH]`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+import time
+from pathlib import Path
+
+from . import baselines, report
+from .data import ATTRIBUTION, DataMissing, QUICK_SOURCES, SOURCES, TestSet, fingerprint
+from .runner import (
+    GT_METRICS,
+    METHOD_ORDER,
+    REAL_METRICS,
+    SHIFT_PX,
+    Results,
+    aggregate,
+    machine_info,
+    make_ours,
+    run_gt_cases,
+    run_real_pages,
+    _baseline,
+)
+
+DEFAULT_CASES = 72
+QUICK_CASES = 3
+QUICK_REAL_PAGES = 1
+CONTACT_ROWS = 6
+CONVERTER_PAGE = ("peppercarrot/en_episode-04_p01_2", "color_pages/peppercarrot/en_episode-04_p01_2.jpeg")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m backend bench",
+        description="Measure the colorizer against ground truth and against what a colorist could use instead.",
+    )
+    p.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK_CASES} small cases and {QUICK_REAL_PAGES} real page")
+    p.add_argument("--out", type=Path, default=Path("bench_out"), help="report folder (default bench_out/)")
+    p.add_argument("--cases", type=int, default=None, help=f"number of ground-truth cases (default {DEFAULT_CASES}, quick {QUICK_CASES})")
+    p.add_argument("--real-pages", type=int, default=None, help="number of real Black Jack pages (default all 12, quick 1)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="device for the model")
+    p.add_argument("--weights", type=Path, default=None, help="model weights (default: the shipped weights)")
+    p.add_argument("--data", type=Path, default=None, help="data root (default ../shared/data from the repo root)")
+    p.add_argument("--cache", type=Path, default=None, help="test-set cache (default .cache/bench/)")
+    p.add_argument("--methods", default=",".join(METHOD_ORDER), help="comma-separated subset of: " + ",".join(METHOD_ORDER))
+    p.add_argument("--no-images", action="store_true", help="skip the contact sheet and pictures")
+    p.add_argument("--quiet", action="store_true", help="print only the tables")
+    args = p.parse_args(argv)
+    if args.cases is not None and args.cases < 1:
+        p.error("--cases must be at least 1")
+    unknown = set(args.methods.split(",")) - set(METHOD_ORDER)
+    if unknown:
+        p.error(f"unknown method(s) {', '.join(sorted(unknown))}; known: {', '.join(METHOD_ORDER)}")
+    return args
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Run the bench and write its outputs; returns the report dict (what the JSON holds)."""
+    log = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
+    t_start = time.perf_counter()
+    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    n_cases = args.cases if args.cases is not None else (QUICK_CASES if args.quick else DEFAULT_CASES)
+    n_real = args.real_pages if args.real_pages is not None else (QUICK_REAL_PAGES if args.quick else None)
+    wanted = [m for m in METHOD_ORDER if m in args.methods.split(",")]
+
+    # Test set (built once, then read from the cache).
+    t0 = time.perf_counter()
+    ts = TestSet(args.data, args.cache, log=log)
+    cases = ts.cases(n_cases, QUICK_SOURCES if args.quick else SOURCES)
+    pages = ts.real_pages(n_real, quick=args.quick)
+    testset_s = time.perf_counter() - t0
+    log(f"test set {ts.dir.name}: {len(cases)} ground-truth cases, {len(pages)} real pages ({testset_s:.1f}s)")
+    if len(cases) < n_cases:
+        log(f"note: only {len(cases)} of the {n_cases} asked-for cases exist")
+
+    methods = {}
+    model_info = None
+    if "ours" in wanted:
+        ours, model_info = make_ours(args.device, args.weights, log=log)
+        methods["ours"] = ours
+    for m in wanted:
+        if m != "ours":
+            methods[m] = _baseline(m)
+    krita_ok, krita_note = baselines.krita_status()
+    log(f"Krita Colorize Mask: {krita_note}")
+
+    contact_order = [c.id for c in cases if c.source == "openclipart"][:4] + [c.id for c in cases if c.source == "peppercarrot"][:2]
+    contact_order += [c.id for c in cases if c.id not in contact_order]
+    contact_ids = set(contact_order[:CONTACT_ROWS])
+
+    res = Results()
+    t0 = time.perf_counter()
+    log(f"ground-truth cases x {len(methods)} methods x 6 conditions:")
+    run_gt_cases(cases, methods, res, contact_ids, log=log)
+    gt_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    log(f"real pages x {len(methods)} methods x 2 conditions (+ {SHIFT_PX}px shift):")
+    run_real_pages(pages, methods, res, log=log)
+    real_s = time.perf_counter() - t0
+
+    per_gt = res.per_case.get("gt", {})
+    sources = {c["id"]: c["source"] for c in res.case_info.get("gt", [])}
+    agg_gt = aggregate(per_gt, GT_METRICS)
+    agg_by_source = {s: aggregate(per_gt, GT_METRICS, lambda cid, s=s: sources.get(cid) == s) for s in sorted(set(sources.values()))}
+    agg_real = aggregate(res.per_case.get("real", {}), REAL_METRICS)
+
+    # Pictures.
+    t0 = time.perf_counter()
+    images = {}
+    if not args.no_images:
+        contact_info = sorted(
+            [c for c in res.case_info.get("gt", []) if c["id"] in contact_ids], key=lambda c: contact_order.index(c["id"])
+        )
+        srcs = sorted({c["source"] for c in contact_info})
+        footer = "Pictures: " + "; ".join(ATTRIBUTION[s] for s in srcs) + ".\nB/W inputs made by MangaColor's converter (backend/synth.py); hints sampled from the ground truth."
+        report.contact_sheet(res.thumbs, contact_info, out / "bench_contact.png", footer=footer)
+        images["contact_sheet"] = "bench_contact.png"
+        report.plot_de_vs_hints(agg_gt, out / "bench_de_vs_hints.png", len(per_gt))
+        images["de_vs_hints"] = "bench_de_vs_hints.png"
+        try:
+            conv = ts.case(*CONVERTER_PAGE)
+            real = pages[0].ink if pages else None
+            if real is not None:
+                caption = (
+                    "Left and middle: Pepper&Carrot, episode 4 (held out) by David Revoy, www.peppercarrot.com, CC BY 4.0; "
+                    "middle converted to B/W by backend/synth.py.\n"
+                    f"Right: Give My Regards to Black Jack by SHUHO SATO, vol. 1 ({pages[0].file.rsplit('/', 1)[-1]}), "
+                    "used under Sato Manga Works' free secondary-use terms (densho810.com/free)."
+                )
+                report.converter_vs_real(conv.gt, conv.ink, real, out / "bench_converter_vs_real.png", caption)
+                images["converter_vs_real"] = "bench_converter_vs_real.png"
+        except (DataMissing, FileNotFoundError, OSError) as exc:
+            log(f"converter-vs-real picture skipped: {exc}")
+    images_s = time.perf_counter() - t0
+
+    wall = time.perf_counter() - t_start
+    model_total = res.model_seconds + (model_info["load_seconds"] + model_info["warmup_seconds"] if model_info else 0.0)
+    data = {
+        "schema": 1,
+        "command": "python -m backend bench " + " ".join(args.argv),
+        "started_utc": started,
+        "quick": bool(args.quick),
+        "machine": machine_info(),
+        "model": model_info,
+        "testset": {
+            "fingerprint": fingerprint(),
+            "cache": str(ts.dir),
+            "data_root": str(ts.root),
+            "n_cases": len(cases),
+            "n_real_pages": len(pages),
+            "hint_counts": [0, 16, 64],
+            "shift_px": SHIFT_PX,
+            "sources": {s: sum(1 for c in cases if c.source == s) for s in SOURCES},
+            "attribution": ATTRIBUTION,
+        },
+        "methods": {m: report.METHOD_LABEL[m] for m in methods},
+        "skipped": {"krita": krita_note} if not krita_ok else {},
+        "conditions": {"gt": report.gt_conditions(), "real": report.real_conditions()},
+        "metrics": {
+            "gt": {k: {"description": v[0], "unit": v[1], "better": v[2]} for k, v in GT_METRICS.items()},
+            "real": {k: {"description": v[0], "unit": v[1], "better": v[2]} for k, v in REAL_METRICS.items()},
+        },
+        "notes": [
+            "Baselines take no reference image: their +ref rows are copies of the runs without it.",
+            "Levin and flat fill without hints (k0) are the page left uncoloured, as 'none'.",
+            "hint_adherence is undefined (null) at k0; balloon_preservation is null for pages without balloon-like regions.",
+            "Real pages have no ground truth; their k64 hints are palette dots on paper away from ink and balloons.",
+        ],
+        "timing": {
+            "wall_seconds": wall,
+            "testset_seconds": testset_s,
+            "gt_cases_seconds": gt_s,
+            "real_pages_seconds": real_s,
+            "images_seconds": images_s,
+            "model_seconds": model_total,
+            "baseline_seconds": res.baseline_seconds,
+            "wall_excluding_model_seconds": wall - model_total,
+        },
+        "aggregate": {"gt": agg_gt, "real": agg_real},
+        "aggregate_by_source": agg_by_source,
+        "cases": res.case_info,
+        "per_case": res.per_case,
+        "images": images,
+    }
+    report.write_json(data, out / "bench.json")
+    return data
+
+
+def render_tables(data: dict) -> str:
+    methods = list(data["methods"])
+    lines = []
+    m = data["model"]
+    t = data["timing"]
+    lines.append(
+        f"MangaColor bench  commit {data['machine']['commit']}{' (dirty)' if data['machine']['tree_dirty'] else ''}  "
+        f"model {m['model_version'] if m else '-'} on {m['device'] if m else '-'}  "
+        f"{data['machine']['cpu_count']} CPU, torch threads {data['machine']['torch_threads']}"
+    )
+    lines.append(f"\nGround truth: {data['testset']['n_cases']} held-out cases "
+                 f"({', '.join(f'{v} {k}' for k, v in data['testset']['sources'].items() if v)}), synthetic B/W by the converter; "
+                 "means over cases")
+    lines.append(report.table(data["aggregate"]["gt"], methods, data["conditions"]["gt"], report.GT_COLUMNS, with_sem="delta_e"))
+    lines.append(f"\nReal B/W pages (Black Jack, no ground truth): {data['testset']['n_real_pages']} pages, "
+                 f"shift {data['testset']['shift_px']} px; means over pages")
+    lines.append(report.table(data["aggregate"]["real"], methods, data["conditions"]["real"], report.REAL_COLUMNS))
+    for name, why in data["skipped"].items():
+        lines.append(f"\n{report.METHOD_LABEL.get(name, name)}: {why}")
+    lines.append(
+        f"\nwall {t['wall_seconds']:.1f}s (model {t['model_seconds']:.1f}s, baselines {t['baseline_seconds']:.1f}s, "
+        f"test set {t['testset_seconds']:.1f}s; excluding model {t['wall_excluding_model_seconds']:.1f}s); "
+        f"memory: {data['machine']['memory_measure']}"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    args.argv = argv
+    try:
+        data = run(args)
+    except DataMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(render_tables(data))
+    print(f"\nwrote {Path(args.out) / 'bench.json'}" + (f" and {', '.join(data['images'].values())}" if data["images"] else ""))
+    return 0

@@ -1,0 +1,77 @@
+"""Wall time and peak memory of one call.
+
+tracemalloc only sees Python's allocator, not torch's or numpy's C buffers, so memory is measured
+as resident set size from the kernel: before each call the process's peak RSS (VmHWM in
+/proc/self/status) is reset to its current RSS by writing 5 to /proc/self/clear_refs (Linux >= 4.0),
+and read again after the call. The peak is the whole process's (Python, torch, the test set in
+memory); `delta_mb` is that peak minus the RSS just before the call, i.e. what the call itself
+added at its highest point. Where clear_refs cannot be written, the fallback is
+resource.getrusage's ru_maxrss, which can only grow, so a call that stays under an earlier peak
+shows a delta of 0 (`method` says which was used).
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak() -> bool:
+    try:
+        with open(_CLEAR_REFS, "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def memory_method() -> str:
+    if _status_kb("VmHWM") is not None and _reset_peak():
+        return "VmHWM (reset via /proc/self/clear_refs)"
+    return "ru_maxrss delta (cannot reset; underestimates calls below an earlier peak)"
+
+
+@dataclass
+class Measure:
+    seconds: float = 0.0
+    peak_mb: float = float("nan")
+    delta_mb: float = float("nan")
+
+
+class measure:
+    """with measure() as m: ...  -> m.seconds, m.peak_mb (process peak RSS), m.delta_mb."""
+
+    def __enter__(self) -> Measure:
+        self.m = Measure()
+        self.hwm = _status_kb("VmHWM") is not None and _reset_peak()
+        rss = _status_kb("VmRSS")
+        self.rss0 = rss if rss is not None else 0
+        self.maxrss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        self.t0 = time.perf_counter()
+        return self.m
+
+    def __exit__(self, *exc) -> None:
+        self.m.seconds = time.perf_counter() - self.t0
+        if self.hwm:
+            peak = _status_kb("VmHWM") or 0
+            self.m.peak_mb = peak / 1024.0
+            self.m.delta_mb = max(0, peak - self.rss0) / 1024.0
+        else:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            self.m.peak_mb = peak / 1024.0
+            self.m.delta_mb = max(0, peak - max(self.maxrss0, self.rss0)) / 1024.0
