@@ -1,0 +1,188 @@
+"""A tiny stand-in for the backend's HTTP API v1 (stdlib http.server + Pillow), for the plugin's tests.
+
+It speaks the documented contract: bearer token on everything except /v1/health, JSON bodies,
+{"error": ...} on failures, jobs that go queued -> running -> done over a few polls. The colour layer
+it returns is the hint colour where a hint is, a fixed colour elsewhere, fully opaque.
+Run as a script (python fake_backend.py --port N) to test the plugin starting a server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional
+
+from PIL import Image
+
+FILL = (200, 170, 140)
+
+
+def b64png(img: Image.Image) -> str:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def unb64png(text: str) -> Image.Image:
+    img = Image.open(io.BytesIO(base64.b64decode(text)))
+    img.load()
+    return img
+
+
+class FakeBackend:
+    def __init__(self, token: str = "secret-token", port: int = 0):
+        self.token = token
+        self.requests: list[tuple[str, str, Any]] = []  # (method, path, json body)
+        self.jobs: dict[str, dict] = {}
+        self.polls_until_done = 2
+        self.fail_with: Optional[str] = None  # job ends "failed" with this error
+        self.reject: Optional[tuple[int, str]] = None  # POST /v1/jobs answers this (status, error)
+        self.health_status = 200
+        self.result_size: Optional[tuple[int, int]] = None  # lie about the result size
+        self.lock = threading.Lock()
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else None
+                with backend.lock:
+                    backend.requests.append((method, self.path, body))
+                if self.path != "/v1/health" and self.headers.get("Authorization") != f"Bearer {backend.token}":
+                    return self._send(401, {"error": "missing or wrong access token"})
+                try:
+                    status, answer = backend.route(method, self.path, body)
+                except Exception as exc:  # pragma: no cover - shows up in the test's failure
+                    status, answer = 500, {"error": f"fake backend crashed: {exc!r}"}
+                self._send(status, answer)
+
+            def do_GET(self) -> None:
+                self._handle("GET")
+
+            def do_POST(self) -> None:
+                self._handle("POST")
+
+            def do_DELETE(self) -> None:
+                self._handle("DELETE")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self) -> "FakeBackend":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    # --- the API ---
+
+    def job_json(self, job: dict) -> dict:
+        return {k: job[k] for k in ("id", "status", "progress", "stage", "position", "error")}
+
+    def route(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        if method == "GET" and path == "/v1/health":
+            if self.health_status != 200:
+                return self.health_status, {"error": "health says no"}
+            return 200, {"status": "ok", "version": "0.1.0", "api_version": "v1", "device": "cpu", "model_version": "fake-1"}
+        if method == "POST" and path == "/v1/jobs":
+            if self.reject:
+                status, error = self.reject
+                return status, {"error": error, **({"position": 5} if status == 503 else {})}
+            ink = unb64png(body["ink"])
+            hints = unb64png(body["hints"]) if body.get("hints") else None
+            job = {
+                "id": uuid.uuid4().hex,
+                "status": "queued",
+                "progress": 0.0,
+                "stage": "queued",
+                "position": 1,
+                "error": None,
+                "polls": 0,
+                "ink": ink,
+                "hints": hints,
+                "body": body,
+            }
+            self.jobs[job["id"]] = job
+            return 202, self.job_json(job)
+        if path.startswith("/v1/jobs/"):
+            parts = path.split("/")
+            job = self.jobs.get(parts[3])
+            if job is None:
+                return 404, {"error": f"no job {parts[3]}"}
+            if method == "DELETE":
+                if job["status"] in ("queued", "running"):
+                    job["status"] = "cancelled"
+                return 200, self.job_json(job)
+            if len(parts) == 5 and parts[4] == "result":
+                if job["status"] != "done":
+                    return 409, {"error": f"job is {job['status']}"}
+                return 200, self.result(job)
+            if job["status"] in ("queued", "running"):
+                job["polls"] += 1
+                if job["polls"] >= self.polls_until_done:
+                    if self.fail_with:
+                        job.update(status="failed", error=self.fail_with)
+                    else:
+                        job.update(status="done", progress=1.0, stage="done", position=0)
+                else:
+                    job.update(status="running", progress=0.5, stage="network", position=0)
+            return 200, self.job_json(job)
+        return 404, {"error": f"no route {method} {path}"}
+
+    def result(self, job: dict) -> dict:
+        ink: Image.Image = job["ink"]
+        w, h = ink.size
+        color = Image.new("RGBA", (w, h), FILL + (255,))
+        if job["hints"] is not None:
+            hints = job["hints"].convert("RGBA")
+            color.paste(hints, (0, 0), hints)
+            color.putalpha(255)
+        if self.result_size:
+            w, h = self.result_size
+        return {
+            "color_layer": b64png(color),
+            "composite": b64png(color.convert("RGB")),
+            "width": w,
+            "height": h,
+            "model_version": "fake-1",
+            "seconds": {"total": 0.01},
+        }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--token", default="secret-token")
+    p.add_argument("--exit-at-once", action="store_true", help="print something and exit 3 (a broken server)")
+    args = p.parse_args()
+    if args.exit_at_once:
+        print("fake backend: cannot load the model weights")
+        raise SystemExit(3)
+    backend = FakeBackend(args.token, args.port)
+    print(f"fake backend on {backend.url}", flush=True)
+    backend.httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

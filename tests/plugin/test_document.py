@@ -1,0 +1,337 @@
+"""Layer finding, inputs, placement and the result layer, on the mock Krita."""
+
+import base64
+import io
+
+import pytest
+from PIL import Image
+
+from helpers import BLUE, RED, fill, make_page, names, snapshot
+from krita_mangacolor import document, pixels
+from krita_mangacolor.document import Placement, Rect, plan_placement
+from krita_mangacolor.errors import UserError
+
+
+def png(text):
+    return Image.open(io.BytesIO(base64.b64decode(text)))
+
+
+def color_result(w, h, bgra=(60, 120, 180, 255)):
+    return bytes(bgra) * (w * h)
+
+
+# --- pure decisions ---
+
+
+def test_plan_placement():
+    P, L, O = "paintlayer", ("Paper", "paintlayer"), ("MangaColor", "paintlayer")
+    assert plan_placement([L, ("Ink", P)], 1) == Placement("above", 0)
+    assert plan_placement([L, O, ("Ink", P)], 2) == Placement("replace", 1)
+    assert plan_placement([("Ink", P), L], 0) == Placement("restack")
+    # a group (or a renamed layer) named like ours is not ours
+    assert plan_placement([("MangaColor", "grouplayer"), ("Ink", P)], 1) == Placement("above", 0)
+    # an own layer elsewhere in the stack is not replaced: another ink may own it
+    assert plan_placement([O, L, ("Ink", P)], 2) == Placement("above", 1)
+    with pytest.raises(ValueError):
+        plan_placement([L], 3)
+
+
+def test_work_region():
+    assert document.work_region(40, 30, None) == Rect(0, 0, 40, 30)
+    assert document.work_region(40, 30, Rect(30, 20, 20, 20)) == Rect(30, 20, 10, 10)
+    with pytest.raises(UserError, match="selection is empty or lies outside"):
+        document.work_region(40, 30, Rect(50, 50, 5, 5))
+    with pytest.raises(UserError, match="empty"):
+        document.work_region(0, 0, None)
+
+
+# --- finding layers ---
+
+
+def test_find_layer_top_most_first_and_nested(krita):
+    doc, ink, hint = make_page(krita)
+    group = doc.add_layer("Group", "grouplayer")
+    nested = doc.add_layer("Hints", parent=group)
+    found = document.find_layer(doc, "Hints")
+    assert found == nested  # the group is above the first Hints layer
+    assert document.find_layer(doc, "Hints", exclude=(nested,)) == hint
+    assert document.find_layer(doc, "hints") is None  # case-sensitive
+    assert document.find_layer(doc, "") is None
+
+
+def test_defaults_hints_and_reference(krita):
+    doc, ink, hint = make_page(krita)
+    ref = doc.add_layer("Reference")
+    fill(ref, 0, 0, 10, 10, RED)
+    inputs = document.collect_inputs(krita)
+    assert inputs.ink == ink and inputs.hint_name == "Hints" and inputs.reference_name == "Reference"
+    assert inputs.region == Rect(0, 0, 40, 30) and inputs.mask is None
+    ink_png = png(inputs.ink_b64)
+    assert ink_png.mode == "L" and ink_png.size == (40, 30)
+    assert ink_png.getpixel((2, 2)) == 0 and ink_png.getpixel((10, 10)) == 255  # transparent = paper
+    hints_png = png(inputs.hints_b64)
+    assert hints_png.mode == "RGBA" and hints_png.size == (40, 30)
+    assert hints_png.getpixel((5, 5)) == (255, 0, 0, 255) and hints_png.getpixel((20, 15)) == (0, 0, 255, 255)
+    assert hints_png.getpixel((0, 0))[3] == 0
+    ref_png = png(inputs.references_b64[0])
+    assert ref_png.size == (10, 10) and ref_png.convert("RGB").getpixel((3, 3)) == (255, 0, 0)
+    assert inputs.notes == []
+
+
+def test_other_layer_names_from_settings(krita):
+    doc, ink, hint = make_page(krita)
+    hint.setName("Colours")
+    inputs = document.collect_inputs(krita, hint_name="Colours")
+    assert inputs.hint_name == "Colours" and inputs.hints_b64
+
+
+def test_missing_hint_layer_is_a_note(krita):
+    make_page(krita, hints=False)
+    inputs = document.collect_inputs(krita)
+    assert inputs.hints_b64 is None
+    assert "no hint layer named 'Hints': colorizing without hints" in inputs.notes
+
+
+def test_empty_hint_layer_is_fine(krita):
+    doc, ink, hint = make_page(krita, hints=False)
+    doc.add_layer("Hints")
+    inputs = document.collect_inputs(krita)
+    assert inputs.hints_b64 is None
+    assert any("hint layer 'Hints' is empty" in n for n in inputs.notes)
+
+
+def test_hint_content_anywhere_in_document_coordinates(krita):
+    doc, ink, hint = make_page(krita)
+    fill(hint, 38, 28, 5, 5, RED)  # partly outside the canvas: clipped, the rest kept
+    inputs = document.collect_inputs(krita)
+    assert png(inputs.hints_b64).getpixel((39, 29)) == (255, 0, 0, 255)
+
+
+def test_hint_group_uses_rendering_with_a_note(krita):
+    doc, ink, _ = make_page(krita, hints=False)
+    group = doc.add_layer("Hints", "grouplayer")
+    group._d.rendering[(3 * 40 + 4) * 4 : (3 * 40 + 4) * 4 + 4] = bytes(BLUE)
+    inputs = document.collect_inputs(krita)
+    assert "the hint layer 'Hints' is a group layer: using its rendered pixels" in inputs.notes
+    assert png(inputs.hints_b64).getpixel((4, 3)) == (0, 0, 255, 255)
+
+
+@pytest.mark.parametrize("kind,words", [("filterlayer", "holds no pixels"), ("transparencymask", "not a layer")])
+def test_hint_of_wrong_type_is_refused(krita, kind, words):
+    doc, ink, _ = make_page(krita, hints=False)
+    doc.add_layer("Hints", kind)
+    with pytest.raises(UserError, match=words):
+        document.collect_inputs(krita)
+
+
+def test_no_document(krita):
+    with pytest.raises(UserError, match="No document is open"):
+        document.collect_inputs(krita)
+
+
+def test_no_active_layer(krita):
+    doc, ink, hint = make_page(krita)
+    doc.setActiveNode(None)
+    with pytest.raises(UserError, match="No active layer"):
+        document.collect_inputs(krita)
+
+
+@pytest.mark.parametrize("active,words", [("Hints", "is the hint layer"), ("MangaColor", "own result layer")])
+def test_wrong_active_layer(krita, active, words):
+    doc, ink, hint = make_page(krita)
+    node = hint if active == "Hints" else doc.add_layer("MangaColor")
+    doc.setActiveNode(node)
+    with pytest.raises(UserError, match=words):
+        document.collect_inputs(krita)
+
+
+def test_mask_active_is_refused(krita):
+    doc, ink, hint = make_page(krita)
+    mask = doc.add_layer("Transparency Mask", "transparencymask", parent=ink)
+    doc.setActiveNode(mask)
+    with pytest.raises(UserError, match="transparency mask: select the ink"):
+        document.collect_inputs(krita)
+
+
+def test_empty_ink_is_refused(krita):
+    doc = krita.createDocument(20, 20, "p", "RGBA", "U8")
+    empty = doc.add_layer("Lines")
+    doc.setActiveNode(empty)
+    krita.setActiveDocument(doc)
+    with pytest.raises(UserError, match="The ink layer 'Lines' is empty"):
+        document.collect_inputs(krita)
+
+
+def test_float_document_is_refused(krita):
+    doc = krita.createDocument(8, 8, "p", "RGBA", "F32")
+    krita.setActiveDocument(doc)
+    with pytest.raises(UserError, match="32-bit float.*Convert Image Color Space"):
+        document.collect_inputs(krita)
+
+
+def test_selection_crops_and_masks(krita):
+    doc, ink, hint = make_page(krita)
+    sel = __import__("mock_krita").Selection(doc)
+    sel.select(1, 1, 10, 6, 255)
+    sel.select(1, 1, 2, 2, 0)  # a notch: the bounding box stays, the mask shows it
+    doc.setSelection(sel)
+    inputs = document.collect_inputs(krita)
+    assert inputs.region == Rect(1, 1, 10, 6)
+    assert png(inputs.ink_b64).size == (10, 6) and png(inputs.hints_b64).size == (10, 6)
+    assert png(inputs.ink_b64).getpixel((1, 1)) == 0  # the frame's corner at (2,2)
+    assert png(inputs.hints_b64).getpixel((4, 4)) == (255, 0, 0, 255)  # hint at (5,5) in page coordinates
+    assert inputs.mask is not None and inputs.mask[0] == 0 and inputs.mask[-1] == 255
+
+
+def test_full_rectangular_selection_needs_no_mask(krita):
+    doc, ink, hint = make_page(krita)
+    sel = __import__("mock_krita").Selection(doc)
+    sel.select(0, 0, 40, 30, 255)
+    doc.setSelection(sel)
+    assert document.collect_inputs(krita).mask is None
+
+
+def test_selection_outside_ink_content(krita):
+    doc, ink, hint = make_page(krita)
+    sel = __import__("mock_krita").Selection(doc)
+    sel.select(10, 10, 3, 3, 255)  # inside the frame: no ink there
+    doc.setSelection(sel)
+    with pytest.raises(UserError, match="empty in the selected area"):
+        document.collect_inputs(krita)
+
+
+def test_reading_changes_nothing(krita):
+    doc, ink, hint = make_page(krita)
+    before = snapshot(doc)
+    document.collect_inputs(krita)
+    assert snapshot(doc) == before and doc.log == []
+
+
+# --- writing the result ---
+
+
+def test_result_goes_directly_beneath_ink_and_ink_multiplies(krita):
+    doc, ink, hint = make_page(krita)
+    before = snapshot(doc)
+    inputs = document.collect_inputs(krita)
+    applied = document.apply_result(krita, inputs, color_result(40, 30), 40, 30)
+    assert names(doc.rootNode()) == ["Background", "Hints", "MangaColor", "Ink"]
+    assert not applied.replaced and not applied.restacked
+    after = snapshot(doc)
+    new = [uid for uid in after if uid not in before]
+    assert len(new) == 1 and after[new[0]]["name"] == "MangaColor" and after[new[0]]["blending"] == "normal"
+    assert after[new[0]]["pixels"][:4] == bytes([60, 120, 180, 255])
+    for uid, state in before.items():  # the user's layers: identical, except the ink's blending mode
+        expected = dict(state, blending="multiply") if uid == ink.uniqueId() else state
+        assert after[uid] == expected
+    assert ("setPixelData", "Ink") not in doc.log and ("setPixelData", "Hints") not in doc.log
+
+
+def test_colorize_again_replaces_own_layer_in_place(krita):
+    doc, ink, hint = make_page(krita)
+    inputs = document.collect_inputs(krita)
+    document.apply_result(krita, inputs, color_result(40, 30), 40, 30)
+    first = [n for n in doc.rootNode().childNodes() if n.name() == "MangaColor"][0]
+    before = snapshot(doc)
+    doc.log.clear()
+    inputs = document.collect_inputs(krita)
+    applied = document.apply_result(krita, inputs, color_result(40, 30, (1, 2, 3, 255)), 40, 30)
+    assert applied.replaced
+    assert names(doc.rootNode()) == ["Background", "Hints", "MangaColor", "Ink"]
+    after = snapshot(doc)
+    assert first.uniqueId() not in after
+    # added first, at the old one's place; then the old one removed
+    assert [e for e in doc.log if e[0] in ("addChildNode", "remove")] == [("addChildNode", "MangaColor"), ("remove", "MangaColor")]
+    for uid, state in before.items():
+        if uid != first.uniqueId():
+            assert after[uid] == state
+
+
+def test_ink_lowest_in_its_group_is_restacked_not_touched(krita):
+    doc, ink, _ = make_page(krita, hints=False, ink_on_bottom=True)  # the scanned-page case
+    ink_pixels = bytes(ink.pixelData(0, 0, 40, 30))
+    inputs = document.collect_inputs(krita)
+    applied = document.apply_result(krita, inputs, color_result(40, 30), 40, 30)
+    assert applied.restacked
+    assert names(doc.rootNode()) == ["MangaColor", "Ink"]
+    top = doc.rootNode().childNodes()[1]
+    assert top.uniqueId() == ink.uniqueId() and top.blendingMode() == "multiply"
+    assert bytes(top.pixelData(0, 0, 40, 30)) == ink_pixels
+    # and again: now the layer beneath is ours, replaced in place
+    inputs = document.collect_inputs(krita)
+    assert document.apply_result(krita, inputs, color_result(40, 30), 40, 30).replaced
+    assert names(doc.rootNode()) == ["MangaColor", "Ink"]
+
+
+def test_ink_inside_a_group(krita):
+    doc, ink, hint = make_page(krita)
+    group = doc.add_layer("Page 1", "grouplayer")
+    paper = doc.add_layer("Paper", parent=group)
+    inner = doc.add_layer("Lines", parent=group)
+    fill(inner, 1, 1, 5, 1)
+    doc.setActiveNode(inner)
+    inputs = document.collect_inputs(krita)
+    document.apply_result(krita, inputs, color_result(40, 30), 40, 30)
+    assert names(group) == ["Paper", "MangaColor", "Lines"]
+    assert names(doc.rootNode()) == ["Background", "Hints", "Ink", "Page 1"]
+    assert paper.blendingMode() == "normal"
+
+
+def test_selection_makes_outside_transparent(krita):
+    doc, ink, hint = make_page(krita)
+    sel = __import__("mock_krita").Selection(doc)
+    sel.select(2, 2, 10, 10, 255)
+    sel.select(2, 2, 3, 3, 0)
+    doc.setSelection(sel)
+    inputs = document.collect_inputs(krita)
+    assert inputs.region == Rect(2, 2, 10, 10)
+    document.apply_result(krita, inputs, color_result(10, 10), 10, 10)
+    layer = [n for n in doc.rootNode().childNodes() if n.name() == "MangaColor"][0]
+    px = lambda x, y: bytes(layer.pixelData(x, y, 1, 1))  # noqa: E731
+    assert px(8, 8) == bytes([60, 120, 180, 255])  # selected
+    assert px(3, 3)[3] == 0  # in the box but not selected
+    assert px(20, 20)[3] == 0 and px(0, 0)[3] == 0  # outside the box
+
+
+def test_gray_document_gets_an_rgb_result_layer(krita):
+    doc, ink, hint = make_page(krita, model="GRAYA")
+    inputs = document.collect_inputs(krita)
+    assert png(inputs.hints_b64).getpixel((5, 5)) == (255, 0, 0, 255)  # RGB hint layer in a gray doc
+    applied = document.apply_result(krita, inputs, color_result(40, 30), 40, 30)
+    layer = [n for n in doc.rootNode().childNodes() if n.name() == "MangaColor"][0]
+    assert (layer.colorModel(), layer.colorDepth()) == ("RGBA", "U8")
+    assert bytes(layer.pixelData(0, 0, 1, 1)) == bytes([60, 120, 180, 255])
+    assert any("grayscale" in n for n in applied.notes)
+
+
+def test_gray_hint_layer_note(krita):
+    doc, ink, _ = make_page(krita, model="GRAYA", hints=False)
+    hint = doc.add_layer("Hints")
+    fill(hint, 1, 1, 2, 2, (128, 128, 128, 255))
+    inputs = document.collect_inputs(krita)
+    assert any("grayscale, so its hints carry no colour" in n for n in inputs.notes)
+
+
+def test_16_bit_document(krita):
+    doc, ink, hint = make_page(krita, depth="U16")
+    inputs = document.collect_inputs(krita)
+    assert png(inputs.ink_b64).getpixel((2, 2)) == 0
+    document.apply_result(krita, inputs, color_result(40, 30), 40, 30)
+    layer = [n for n in doc.rootNode().childNodes() if n.name() == "MangaColor"][0]
+    assert layer.colorDepth() == "U16"
+    assert pixels.to_bgra8(bytes(layer.pixelData(0, 0, 1, 1)), "RGBA", "U16") == bytes([60, 120, 180, 255])
+    assert bytes(layer.pixelData(0, 0, 1, 1))[:2] == bytes([60, 60])  # 60 * 257
+
+
+def test_apply_refuses_stale_or_wrong_results(krita):
+    doc, ink, hint = make_page(krita)
+    inputs = document.collect_inputs(krita)
+    with pytest.raises(UserError, match="returned a 20x30 result for a 40x30 area"):
+        document.apply_result(krita, inputs, color_result(20, 30), 20, 30)
+    ink.remove()
+    with pytest.raises(UserError, match="was deleted while colorizing"):
+        document.apply_result(krita, inputs, color_result(40, 30), 40, 30)
+    krita.closeDocument(doc)
+    with pytest.raises(UserError, match="document was closed"):
+        document.apply_result(krita, inputs, color_result(40, 30), 40, 30)
+    assert "MangaColor" not in names(doc.rootNode())
