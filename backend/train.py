@@ -1,0 +1,327 @@
+"""Train the colorizer on synthetic manga made from colour art.
+
+    python -m backend train --out runs/r1 --minutes 60 --export backend/weights/mangacolor.safetensors
+    torchrun --nproc_per_node=4 -m backend.train --out runs/r1 --device cuda --steps 20000
+
+A short linear script (nanoGPT style): arguments -> page cache (built once, see data.py) ->
+model + PatchGAN discriminator -> loop (sample batch, losses, step, log, sample sheet,
+checkpoint) -> export safetensors. Losses:
+- L1 in CIE Lab (kornia) against the ground truth (colour under thin lines filled in), weighted
+  down on ink pixels (their colour is hidden by Multiply) and up on hint pixels and on regions
+  a hint was propagated over (hints must be obeyed);
+- hinge adversarial loss from a spectrally normalised PatchGAN on (ink, colour), small weight,
+  after a warm-up, against the grey average that L1 alone drifts to.
+No classification head (the data has no labels) and no perceptual loss (no pretrained feature
+network can be had offline).
+The learning rate follows a cosine over max(step / steps, elapsed / minutes), so a run with a
+time budget still ends annealed. Checkpoints (run dir): last.safetensors (generator),
+disc.safetensors, optim.pt (optimizer states, torch.save), state.json; `--resume` continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import CACHE_VERSION, Sampler, build_cache, cached_pages, default_data_root, list_sources
+from .model import ColorUNet, ModelConfig, load_weights, save_weights
+
+REPO = Path(__file__).resolve().parents[1]
+LAB_SCALE = (100.0, 100.0, 100.0)  # L, a, b -> roughly unit range
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m backend train", description="Train the MangaColor colorizer.")
+    ap.add_argument("--data", default=str(default_data_root()), help="folder of colour pictures (default: shared/data)")
+    ap.add_argument("--cache", default=str(REPO / ".cache" / f"pages-{CACHE_VERSION}"), help="page cache folder")
+    ap.add_argument("--cache-workers", type=int, default=1)
+    ap.add_argument("--max-pages", type=int, default=None, help="use at most this many cached pages")
+    ap.add_argument("--out", default=str(REPO / "runs" / "default"), help="run folder")
+    ap.add_argument("--steps", type=int, default=100_000)
+    ap.add_argument("--minutes", type=float, default=None, help="wall-time budget; the run stops (annealed) when it is spent")
+    ap.add_argument("--batch", type=int, default=8, help="per process")
+    ap.add_argument("--crop", type=int, default=192)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--widths", default="16,32,64,96,128")
+    ap.add_argument("--hint-weight", type=float, default=20.0, help="extra loss weight on hint pixels")
+    ap.add_argument("--prop-weight", type=float, default=1.0, help="extra loss weight on propagated-hint regions")
+    ap.add_argument("--adv", type=float, default=0.01, help="adversarial loss weight (0 = off)")
+    ap.add_argument("--adv-start", type=float, default=0.25, help="share of the run before the adversarial loss starts")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: cores / processes)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    ap.add_argument("--init", default=None, help="start the generator from these safetensors weights")
+    ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--sample-every", type=int, default=250)
+    ap.add_argument("--ckpt-every", type=int, default=250)
+    ap.add_argument("--export", default=None, help="write the final generator here (safetensors)")
+    ap.add_argument("--no-progress", action="store_true")
+    return ap.parse_args(argv)
+
+
+class PatchDiscriminator(nn.Module):
+    """Spectrally normalised PatchGAN on (ink, colour): ~70 px receptive field per logit."""
+
+    def __init__(self, cin: int = 4, width: int = 32):
+        super().__init__()
+        sn = nn.utils.spectral_norm
+        w = width
+        self.net = nn.Sequential(
+            sn(nn.Conv2d(cin, w, 4, 2, 1)), nn.LeakyReLU(0.2, True),
+            sn(nn.Conv2d(w, 2 * w, 4, 2, 1)), nn.LeakyReLU(0.2, True),
+            sn(nn.Conv2d(2 * w, 4 * w, 4, 2, 1)), nn.LeakyReLU(0.2, True),
+            sn(nn.Conv2d(4 * w, 4 * w, 3, 1, 1)), nn.LeakyReLU(0.2, True),
+            sn(nn.Conv2d(4 * w, 1, 3, 1, 1)),
+        )  # fmt: skip
+
+    def forward(self, ink: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([ink * 2 - 1, rgb * 2 - 1], 1))
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    import kornia
+
+    lab = kornia.color.rgb_to_lab(rgb.clamp(0, 1))
+    scale = torch.tensor(LAB_SCALE, device=rgb.device, dtype=rgb.dtype)[None, :, None, None]
+    return lab / scale
+
+
+def lab_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    d = (rgb_to_lab(pred) - rgb_to_lab(target)).abs().sum(1, keepdim=True)
+    return (d * weight).sum() / weight.sum().clamp_min(1e-6)
+
+
+def lr_at(progress: float, step: int, base: float, warmup: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def sample_sheet(path: Path, batch, pred: torch.Tensor) -> None:
+    """Rows of ink | hints (on dimmed ink) | output (multiplied by ink) | ground truth."""
+    from PIL import Image
+
+    x = batch.x
+    rows = []
+    for i in range(x.shape[0]):
+        ink = np.repeat(x[i, 0][..., None], 3, -1)
+        hm = x[i, 8][..., None]
+        hints = np.moveaxis(x[i, 5:8], 0, -1) * hm + (0.35 + 0.4 * ink) * (1 - hm)
+        hints = np.maximum(hints, cv2_dilate(x[i, 5:8], x[i, 8]))
+        out = pred[i].detach().float().cpu().permute(1, 2, 0).numpy() * ink
+        gt = np.moveaxis(batch.target[i], 0, -1) * ink
+        rows.append(np.concatenate([ink, hints, out, gt], 1))
+    img = np.clip(np.concatenate(rows, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(path)
+
+
+def cv2_dilate(rgb_planes: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Hint dots made visible (3x3) for the sample sheet."""
+    import cv2
+
+    m = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8))
+    c = np.stack([cv2.dilate(p * mask, np.ones((3, 3), np.float32)) for p in rgb_planes], -1)
+    return c * m[..., None]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    t_start = time.time()
+
+    # ---- processes, device, seeds
+    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    if args.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda but no CUDA GPU is available", file=sys.stderr)
+        return 2
+    if ddp:
+        import torch.distributed as dist
+
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if device.type == "cuda":
+            torch.cuda.set_device(local)
+            device = torch.device("cuda", local)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    master = rank == 0
+    torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 2) // world))
+    torch.manual_seed(args.seed + rank)
+    rng = np.random.default_rng([args.seed, rank])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # ---- data: the page cache is built once (rank 0), then sampled cheaply every step
+    if master:
+        have = cached_pages(args.cache)
+        if args.max_pages is None or len(have) < args.max_pages:
+            sources = list_sources(args.data)
+            if not sources:
+                print(f"error: no training pictures under {args.data}", file=sys.stderr)
+                return 2
+            if args.max_pages is not None:
+                pick = np.random.default_rng(args.seed).permutation(len(sources))[: max(0, args.max_pages - len(have))]
+                sources = [sources[i] for i in sorted(pick)]
+            build_cache(sources, args.cache, workers=args.cache_workers, seed=args.seed, progress=not args.no_progress)
+    if ddp:
+        dist.barrier()
+    names = cached_pages(args.cache)
+    if args.max_pages is not None:
+        names = [names[i] for i in sorted(np.random.default_rng(args.seed).permutation(len(names))[: args.max_pages])]
+    sampler = Sampler(args.cache, rng, names)
+    sheet_batch = Sampler(args.cache, np.random.default_rng(1234), names).batch(6, args.crop)
+
+    # ---- model, discriminator, optimizers
+    config = ModelConfig(widths=tuple(int(w) for w in args.widths.split(",")))
+    net = ColorUNet(config).to(device)
+    if args.init:
+        init_net, _ = load_weights(Path(args.init))
+        if init_net.config == config:
+            net.load_state_dict(init_net.state_dict())
+    disc = PatchDiscriminator().to(device)
+    opt_g = torch.optim.AdamW(net.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=1e-4)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr * 0.2, betas=(0.5, 0.99))
+    step, elapsed_before = 0, 0.0
+    if args.resume and (out / "state.json").exists():
+        from safetensors.torch import load_file
+
+        state = json.loads((out / "state.json").read_text())
+        net.load_state_dict(load_file(str(out / "last.safetensors"), device=str(device)))
+        disc.load_state_dict(load_file(str(out / "disc.safetensors"), device=str(device)))
+        opt = torch.load(out / "optim.pt", map_location=device, weights_only=True)
+        opt_g.load_state_dict(opt["g"])
+        opt_d.load_state_dict(opt["d"])
+        step, elapsed_before = int(state["step"]), float(state["elapsed_s"])
+        rng = np.random.default_rng([args.seed, rank, step])
+        sampler.rng = rng
+        if master:
+            print(f"resumed at step {step} ({elapsed_before / 60:.1f} min trained)")
+    model_g, model_d = net, disc
+    if ddp:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        model_g = DDP(net, device_ids=[device.index] if device.type == "cuda" else None)
+        model_d = DDP(disc, device_ids=[device.index] if device.type == "cuda" else None)
+    if master:
+        n_params = sum(p.numel() for p in net.parameters())
+        print(f"pages {len(names)} | params {n_params / 1e6:.2f}M | device {device} | world {world} | batch {args.batch} x {args.crop}px")
+        (out / "args.json").write_text(json.dumps(vars(args), indent=1))
+
+    def save_checkpoint() -> None:
+        from safetensors.torch import save_file
+
+        save_weights(net, out / "last.safetensors", {"name": "mangacolor", "step": str(step)})
+        save_file({k: v.detach().cpu().contiguous() for k, v in disc.state_dict().items()}, str(out / "disc.safetensors"))
+        torch.save({"g": opt_g.state_dict(), "d": opt_d.state_dict()}, out / "optim.pt")
+        (out / "state.json").write_text(json.dumps({"step": step, "elapsed_s": elapsed_before + time.time() - t_loop}))
+
+    def to_t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a).to(device, non_blocking=True)
+
+    # ---- loop
+    from tqdm import tqdm
+
+    budget = args.minutes * 60 if args.minutes else None
+    bar = tqdm(total=args.steps, initial=step, disable=not master or args.no_progress, dynamic_ncols=True)
+    t_loop = time.time()
+    losses: dict[str, float] = {}
+    log_path = out / "log.jsonl"
+    stop = False
+    while step < args.steps and not stop:
+        elapsed = elapsed_before + time.time() - t_loop
+        progress = max(step / args.steps, elapsed / budget if budget else 0.0)
+        lr = lr_at(progress, step, args.lr, args.warmup)
+        for gr in opt_g.param_groups:
+            gr["lr"] = lr
+        for gr in opt_d.param_groups:
+            gr["lr"] = lr * 0.2
+        b = sampler.batch(args.batch, args.crop)
+        x, g, target, weight = to_t(b.x), to_t(b.g), to_t(b.target), to_t(b.weight)
+        hint, prop = to_t(b.hint), to_t(b.prop)
+        ink = x[:, 0:1]
+        # Loss weights: hint pixels (and their 3x3 neighbourhood) dominate; propagated regions count more.
+        hint_near = F.max_pool2d(hint, 3, 1, 1)
+        w = weight * (1 + args.prop_weight * prop) + args.hint_weight * hint_near
+        pred = model_g(x, g)
+        l_lab = lab_l1(pred, target, w)
+        use_adv = args.adv > 0 and progress >= args.adv_start
+        l_adv = torch.zeros((), device=device)
+        if use_adv:
+            l_adv = -model_d(ink, pred).mean()
+        loss = l_lab + args.adv * l_adv
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt_g.step()
+        l_d = torch.zeros((), device=device)
+        if args.adv > 0 and progress >= args.adv_start * 0.8:  # D starts a little before G listens to it
+            d_real = model_d(ink, target)
+            d_fake = model_d(ink, pred.detach())
+            l_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+            opt_d.zero_grad(set_to_none=True)
+            l_d.backward()
+            opt_d.step()
+        step += 1
+        for k, v in (("lab", l_lab), ("adv", l_adv), ("d", l_d)):
+            fv = float(v.detach())
+            losses[k] = 0.9 * losses.get(k, fv) + 0.1 * fv
+        if master:
+            bar.update()
+            if step % args.log_every == 0:
+                bar.set_postfix(lab=f"{losses['lab']:.4f}", adv=f"{losses['adv']:.3f}", d=f"{losses['d']:.3f}", lr=f"{lr:.1e}")
+                with open(log_path, "a") as f:
+                    f.write(json.dumps({"step": step, "t": round(elapsed, 1), "lr": lr, **{k: round(v, 5) for k, v in losses.items()}}) + "\n")
+            if step % args.sample_every == 0:
+                net.eval()
+                with torch.no_grad():
+                    p = net(to_t(sheet_batch.x), to_t(sheet_batch.g))
+                net.train()
+                sample_sheet(out / "samples" / f"step_{step:06d}.png", sheet_batch, p)
+            if step % args.ckpt_every == 0:
+                save_checkpoint()
+        if budget is not None and elapsed_before + time.time() - t_loop >= budget:
+            stop = True
+        if ddp:  # every rank stops together
+            flag = torch.tensor([1.0 if stop else 0.0], device=device)
+            dist.all_reduce(flag)
+            stop = bool(flag.item() > 0)
+    bar.close()
+
+    # ---- final checkpoint and export
+    if master:
+        save_checkpoint()
+        meta = {
+            "name": "mangacolor",
+            "step": str(step),
+            "train_minutes": f"{(elapsed_before + time.time() - t_loop) / 60:.1f}",
+            "pages": str(len(names)),
+            "recipe": f"batch {args.batch * world} x {args.crop}px, lr {args.lr}, adv {args.adv}, seed {args.seed}",
+        }
+        save_weights(net, out / "final.safetensors", meta)
+        if args.export:
+            Path(args.export).parent.mkdir(parents=True, exist_ok=True)
+            save_weights(net, Path(args.export), meta)
+        print(json.dumps({"step": step, "minutes": round((time.time() - t_start) / 60, 2), "out": str(out), "export": args.export}))
+    if ddp:
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
