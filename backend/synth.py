@@ -95,8 +95,8 @@ def sample_style(shape: tuple[int, int], rng: np.random.Generator, strength: flo
         tone_angle=tone_angle + u(-4.0, 4.0, 0.0),
         hatching=hatching,
         blur=u(0.35, 0.9, 0.5) * max(1.0, scale * 0.7),
-        paper=u(0.96, 1.0, 1.0) if noisy else 1.0,
-        noise=u(0.0, 0.02, 0.0) if noisy else 0.0,
+        paper=u(0.975, 1.0, 1.0) if noisy else 1.0,
+        noise=u(0.0, 0.015, 0.0) if noisy else 0.0,
         jpeg_quality=int(rng.integers(55, 96)) if (noisy and rng.random() < 0.7) else 0,
     )
 
