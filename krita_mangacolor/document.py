@@ -220,6 +220,21 @@ def check_readable_layer(node: Any, role: str, name: str) -> list[str]:
     return []
 
 
+def ink_above_own_layer(own: Any, other_names: tuple) -> Optional[Any]:
+    """The layer directly above a result layer, if it can be that result's ink (else None)."""
+    try:
+        _, siblings, i = index_in_parent(own)
+    except UserError:
+        return None
+    if i + 1 >= len(siblings):
+        return None
+    above = siblings[i + 1]
+    t = above.type()
+    if t in MASK_TYPES or t in NO_PIXEL_TYPES or is_own_layer(above.name(), t) or above.name() in other_names:
+        return None
+    return above
+
+
 # --- collecting the inputs of one colorization ------------------------------------------------------
 
 
@@ -255,15 +270,20 @@ def collect_inputs(app: Any, hint_name: str = DEFAULT_HINT_LAYER, reference_name
     if ink is None:
         raise UserError("No active layer: select the ink (line art) layer in the Layers docker.")
     ink_name = ink.name()
+    notes: list[str] = []
     if ink.type() in MASK_TYPES:
         raise UserError(f"The active node '{ink_name}' is {type_name(ink.type())}: select the ink (line art) layer itself.")
     if is_own_layer(ink_name, ink.type()):
-        raise UserError(f"The active layer is MangaColor's own result layer '{ink_name}': select the ink (line art) layer.")
+        above = ink_above_own_layer(ink, (hint_name, reference_name))
+        if above is None:
+            raise UserError(f"The active layer is MangaColor's own result layer '{ink_name}': select the ink (line art) layer.")
+        notes.append(f"the active layer is MangaColor's result layer: colorizing the ink layer '{above.name()}' above it")
+        ink, ink_name = above, above.name()
     if hint_name and ink_name == hint_name:
         raise UserError(f"The active layer is the hint layer '{hint_name}': select the ink (line art) layer.")
     if reference_name and ink_name == reference_name:
         raise UserError(f"The active layer is the reference layer '{reference_name}': select the ink (line art) layer.")
-    notes = check_readable_layer(ink, "ink layer", ink_name)
+    notes += check_readable_layer(ink, "ink layer", ink_name)
     if ink.parentNode() is None:
         raise UserError("The active node is the document's root: select the ink (line art) layer.")
 

@@ -136,12 +136,31 @@ def test_no_active_layer(krita):
         document.collect_inputs(krita)
 
 
-@pytest.mark.parametrize("active,words", [("Hints", "is the hint layer"), ("MangaColor", "own result layer")])
-def test_wrong_active_layer(krita, active, words):
+def test_hint_layer_active_is_refused(krita):
     doc, ink, hint = make_page(krita)
-    node = hint if active == "Hints" else doc.add_layer("MangaColor")
-    doc.setActiveNode(node)
-    with pytest.raises(UserError, match=words):
+    doc.setActiveNode(hint)
+    with pytest.raises(UserError, match="is the hint layer 'Hints': select the ink"):
+        document.collect_inputs(krita)
+
+
+def test_own_result_layer_active_means_the_ink_above_it(krita):
+    doc, ink, hint = make_page(krita)
+    inputs = document.collect_inputs(krita)
+    document.apply_result(krita, inputs, color_result(40, 30), 40, 30)
+    own = [n for n in doc.rootNode().childNodes() if n.name() == "MangaColor"][0]
+    doc.setActiveNode(own)  # e.g. Krita activated it, or the user clicked it
+    inputs = document.collect_inputs(krita)
+    assert inputs.ink == ink
+    assert "the active layer is MangaColor's result layer: colorizing the ink layer 'Ink' above it" in inputs.notes
+    assert document.apply_result(krita, inputs, color_result(40, 30), 40, 30).replaced
+    assert names(doc.rootNode()) == ["Background", "Hints", "MangaColor", "Ink"]
+
+
+def test_own_result_layer_on_top_is_refused(krita):
+    doc, ink, hint = make_page(krita)
+    own = doc.add_layer("MangaColor")
+    doc.setActiveNode(own)
+    with pytest.raises(UserError, match="own result layer"):
         document.collect_inputs(krita)
 
 

@@ -1,0 +1,247 @@
+"""End-to-end: the MangaColor plugin inside a REAL Krita (under Xvfb) against the REAL backend.
+
+One Krita run (module fixture) drives the docker through every scenario in the harness plugin
+(harness/mangacolor_e2e_harness); the tests below read its JSON report.
+Skipped with a reason when the `krita` or `Xvfb` binaries are missing.
+Costs about a minute: Krita's first start in a fresh home (~15 s), the backend's start, four small jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+PLUGIN = ROOT / "krita_mangacolor"
+DESKTOP = ROOT / "mangacolor.desktop"
+HARNESS = HERE / "harness"
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+KRITA_TIMEOUT_S = float(os.environ.get("MANGACOLOR_E2E_TIMEOUT", "480"))
+BACKEND_START_TIMEOUT_S = 240.0
+
+KRITA = shutil.which("krita")
+XVFB = shutil.which("Xvfb")
+pytestmark = pytest.mark.skipif(
+    not (KRITA and XVFB),
+    reason="needs the `krita` and `Xvfb` binaries (apt-get install krita python3-pyqt5 xvfb xauth)",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(proc: subprocess.Popen | None, grace: float = 5.0) -> None:
+    """Stop a process this test started (its own process group)."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def start_xvfb(log: Path) -> tuple[subprocess.Popen, str]:
+    """Xvfb on a free display, reported on a pipe (-displayfd) once it accepts clients.
+
+    The pipe's read end stays open as long as Xvfb runs: Xvfb writes the display number again at every
+    server reset (when its last client disconnects) and dies with "Cannot write display number" if
+    nobody holds the pipe. -noreset avoids the resets as well."""
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(
+        [XVFB, "-displayfd", str(write_fd), "-noreset", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+        pass_fds=(write_fd,),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    os.close(write_fd)
+    reader = os.fdopen(read_fd, "rb", buffering=0)
+    proc.displayfd_reader = reader  # closed by stop_xvfb
+    number = b""
+    deadline = time.monotonic() + 30
+    while not number.endswith(b"\n") and time.monotonic() < deadline:
+        chunk = reader.read(16)
+        if not chunk:
+            break
+        number += chunk
+    if not number.strip():
+        stop_xvfb(proc)
+        raise RuntimeError(f"Xvfb did not report a display: {log.read_text(errors='replace')}")
+    return proc, ":" + number.decode().strip()
+
+
+def stop_xvfb(proc: subprocess.Popen | None) -> None:
+    if proc is None:
+        return
+    stop(proc)
+    reader = getattr(proc, "displayfd_reader", None)
+    if reader is not None:
+        reader.close()
+
+
+def install_plugins(data_home: Path, config_home: Path) -> None:
+    pykrita = data_home / "krita" / "pykrita"
+    pykrita.mkdir(parents=True)
+    # The plugin exactly as shipped, but without any backend_config.json: no server command, so the
+    # "backend down" scenario really has nothing to start.
+    shutil.copytree(PLUGIN, pykrita / PLUGIN.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "backend_config.json"))
+    shutil.copy2(DESKTOP, pykrita / DESKTOP.name)
+    shutil.copytree(HARNESS / "mangacolor_e2e_harness", pykrita / "mangacolor_e2e_harness", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(HARNESS / "mangacolor_e2e_harness.desktop", pykrita / "mangacolor_e2e_harness.desktop")
+    config_home.mkdir(parents=True, exist_ok=True)
+    (config_home / "kritarc").write_text("[python]\nenable_krita_mangacolor=true\nenable_mangacolor_e2e_harness=true\n")
+
+
+def wait_health(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the backend exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "/v1/health", timeout=2) as r:
+                return json.loads(r.read().decode())
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"the backend did not answer within {timeout:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def e2e():
+    if not VENV_PYTHON.exists():
+        pytest.skip(f"the backend's venv python {VENV_PYTHON} is missing")
+    tmp = Path(tempfile.mkdtemp(prefix="mangacolor-e2e-"))
+    home, config_home, data_home = tmp / "home", tmp / "config", tmp / "data"
+    cache_home, runtime = tmp / "cache", tmp / "runtime"
+    for d in (home, cache_home, runtime):
+        d.mkdir(parents=True)
+    runtime.chmod(0o700)
+    install_plugins(data_home, config_home)
+    result_path = tmp / "report.json"
+    backend_log, krita_log, xvfb_log = tmp / "backend.log", tmp / "krita.log", tmp / "xvfb.log"
+
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("QT_", "PYTHON", "XDG_", "MANGACOLOR_"))}
+    base_env.update(HOME=str(home), XDG_CONFIG_HOME=str(config_home), XDG_DATA_HOME=str(data_home),
+                    XDG_CACHE_HOME=str(cache_home), XDG_RUNTIME_DIR=str(runtime))
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    backend = xvfb = krita = None
+    try:
+        # The backend and Krita share XDG_CONFIG_HOME, so the plugin reads the token the server wrote.
+        backend = subprocess.Popen(
+            [str(VENV_PYTHON), "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=dict(base_env, PYTHONUNBUFFERED="1"), stdout=backend_log.open("wb"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        xvfb, display = start_xvfb(xvfb_log)
+        krita_env = dict(base_env, DISPLAY=display, MANGACOLOR_URL=url, MANGACOLOR_E2E_RESULT=str(result_path))
+        # Start Krita while the backend loads; the harness waits for /v1/health before the real jobs.
+        health = wait_health(url, backend, backend_log, BACKEND_START_TIMEOUT_S)
+        if xvfb.poll() is not None:
+            pytest.fail(f"Xvfb exited with {xvfb.returncode}: {xvfb_log.read_text(errors='replace')}")
+        krita = subprocess.Popen(
+            [KRITA, "--nosplash"], env=krita_env, cwd=tmp, stdout=krita_log.open("wb"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            rc = krita.wait(KRITA_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            rc = None
+        out = krita_log.read_text(errors="replace")
+        if not result_path.exists():
+            pytest.fail(
+                f"Krita {'timed out after %.0f s' % KRITA_TIMEOUT_S if rc is None else 'exited with %s' % rc} "
+                f"without a report.\n--- Krita output (tail) ---\n{out[-6000:]}\n"
+                f"--- backend output (tail) ---\n{backend_log.read_text(errors='replace')[-2000:]}"
+            )
+        report = json.loads(result_path.read_text())
+        report["_rc"] = rc
+        report["_krita_output"] = out[-6000:]
+        report["_backend_health"] = health
+        report["_tmp"] = str(tmp)
+        yield report
+    finally:
+        stop(krita)
+        stop(backend, grace=10)
+        stop_xvfb(xvfb)
+        if os.environ.get("MANGACOLOR_E2E_KEEP"):
+            print(f"e2e files kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def failures(report: dict, prefix: str) -> list[str]:
+    return [f"{c['name']}: {c['detail']}" for c in report["checks"] if c["name"].startswith(prefix) and not c["ok"]]
+
+
+def checked(report: dict, prefix: str) -> None:
+    assert report.get("error") is None, f"harness error:\n{report['error']}\n--- Krita output ---\n{report['_krita_output']}"
+    names = [c["name"] for c in report["checks"] if c["name"].startswith(prefix)]
+    assert names, f"no '{prefix}' checks ran; Krita output:\n{report['_krita_output']}"
+    bad = failures(report, prefix)
+    assert not bad, "\n".join(bad) + f"\nstatus texts: {json.dumps(report['status'], indent=1)}"
+
+
+def test_harness_ran_everything(e2e):
+    checked(e2e, "setup")
+    assert e2e["_rc"] == (0 if all(c["ok"] for c in e2e["checks"]) else 1), e2e["_krita_output"]
+
+
+def test_action_and_shortcut(e2e):
+    checked(e2e, "action")
+    checked(e2e, "no other Krita action")
+
+
+def test_backend_down_message(e2e):
+    checked(e2e, "backend down")
+
+
+def test_result_layer_beneath_ink_and_user_layers_untouched(e2e):
+    checked(e2e, "rgba")
+
+
+def test_colorize_again_replaces_in_place(e2e):
+    checked(e2e, "again")
+
+
+def test_selection_limits_the_result(e2e):
+    checked(e2e, "selection")
+
+
+def test_grayscale_page_with_single_layer(e2e):
+    checked(e2e, "gray")
+
+
+def test_colour_at_hints_follows_hint_hue(e2e):
+    """Hue of the result at each hint dot within 30 degrees of the hint's, and not grey.
+
+    This judges the MODEL, not the plugin: with the untrained bootstrap weights it is expected to fail
+    (reported as xfail); once trained weights land it must pass."""
+    checked(e2e, "rgba: finished")
+    colour = e2e["colour"]
+    assert len(colour) == 4
+    if not e2e.get("colour_ok"):
+        detail = json.dumps(colour, indent=1)
+        if "untrained" in str(e2e.get("model_version")):
+            pytest.xfail(f"model {e2e['model_version']} is the untrained bootstrap; colours at hints:\n{detail}")
+        pytest.fail(f"colours at hints do not follow the hints (model {e2e.get('model_version')}):\n{detail}")
