@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,8 +26,9 @@ from .runner import (
 )
 
 DEFAULT_CASES = 72
-QUICK_CASES = 3
+QUICK_CASES = 2
 QUICK_REAL_PAGES = 1
+QUICK_REAL_SCALE = 0.5  # the quick run's real page at half size (its speed numbers are not per full page)
 CONTACT_ROWS = 6
 CONVERTER_PAGE = ("peppercarrot/en_episode-04_p01_2", "color_pages/peppercarrot/en_episode-04_p01_2.jpeg")
 
@@ -40,6 +42,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("bench_out"), help="report folder (default bench_out/)")
     p.add_argument("--cases", type=int, default=None, help=f"number of ground-truth cases (default {DEFAULT_CASES}, quick {QUICK_CASES})")
     p.add_argument("--real-pages", type=int, default=None, help="number of real Black Jack pages (default all 12, quick 1)")
+    p.add_argument("--real-scale", type=float, default=None, help=f"scale of the real pages (default 1, quick {QUICK_REAL_SCALE})")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="device for the model")
     p.add_argument("--weights", type=Path, default=None, help="model weights (default: the shipped weights)")
     p.add_argument("--data", type=Path, default=None, help="data root (default ../shared/data from the repo root)")
@@ -48,6 +51,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-images", action="store_true", help="skip the contact sheet and pictures")
     p.add_argument("--quiet", action="store_true", help="print only the tables")
     args = p.parse_args(argv)
+    if args.real_scale is not None and not 0.1 <= args.real_scale <= 1.0:
+        p.error("--real-scale must be between 0.1 and 1")
     if args.cases is not None and args.cases < 1:
         p.error("--cases must be at least 1")
     unknown = set(args.methods.split(",")) - set(METHOD_ORDER)
@@ -60,6 +65,7 @@ def run(args: argparse.Namespace) -> dict:
     """Run the bench and write its outputs; returns the report dict (what the JSON holds)."""
     log = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
     t_start = time.perf_counter()
+    load_start = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,7 +77,8 @@ def run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     ts = TestSet(args.data, args.cache, log=log)
     cases = ts.cases(n_cases, QUICK_SOURCES if args.quick else SOURCES)
-    pages = ts.real_pages(n_real, quick=args.quick)
+    real_scale = args.real_scale if args.real_scale is not None else (QUICK_REAL_SCALE if args.quick else 1.0)
+    pages = ts.real_pages(n_real, quick=args.quick, scale=real_scale)
     testset_s = time.perf_counter() - t0
     log(f"test set {ts.dir.name}: {len(cases)} ground-truth cases, {len(pages)} real pages ({testset_s:.1f}s)")
     if len(cases) < n_cases:
@@ -123,7 +130,7 @@ def run(args: argparse.Namespace) -> dict:
         images["de_vs_hints"] = "bench_de_vs_hints.png"
         try:
             conv = ts.case(*CONVERTER_PAGE)
-            real = pages[0].ink if pages else None
+            real = ts.real_ink(pages[0].file) if pages else None  # full size, whatever --real-scale
             if real is not None:
                 caption = (
                     "Left and middle: Pepper&Carrot, episode 4 (held out) by David Revoy, www.peppercarrot.com, CC BY 4.0; "
@@ -138,13 +145,16 @@ def run(args: argparse.Namespace) -> dict:
     images_s = time.perf_counter() - t0
 
     wall = time.perf_counter() - t_start
+    machine = machine_info()
+    machine["loadavg_at_start"] = load_start
+    machine["loadavg_at_end"] = machine.pop("loadavg_1_5_15")
     model_total = res.model_seconds + (model_info["load_seconds"] + model_info["warmup_seconds"] if model_info else 0.0)
     data = {
         "schema": 1,
         "command": "python -m backend bench " + " ".join(args.argv),
         "started_utc": started,
         "quick": bool(args.quick),
-        "machine": machine_info(),
+        "machine": machine,
         "model": model_info,
         "testset": {
             "fingerprint": fingerprint(),
@@ -152,6 +162,7 @@ def run(args: argparse.Namespace) -> dict:
             "data_root": str(ts.root),
             "n_cases": len(cases),
             "n_real_pages": len(pages),
+            "real_page_scale": real_scale,
             "hint_counts": [0, 16, 64],
             "shift_px": SHIFT_PX,
             "sources": {s: sum(1 for c in cases if c.source == s) for s in SOURCES},
@@ -187,7 +198,37 @@ def run(args: argparse.Namespace) -> dict:
         "images": images,
     }
     report.write_json(data, out / "bench.json")
+    (out / "tables.md").write_text(render_markdown(data))
     return data
+
+
+def render_markdown(data: dict) -> str:
+    """The tables as Markdown, for docs/BENCHMARKS.md."""
+    methods = list(data["methods"])
+    m, t, mach = data["model"], data["timing"], data["machine"]
+    head = (
+        f"`{data['command']}` — commit {mach['commit']}{' (dirty tree)' if mach['tree_dirty'] else ''}, "
+        f"model `{m['model_version'] if m else '-'}` on {m['device'] if m else '-'}, {mach['cpu_count']} CPU ({mach['cpu']}), "
+        f"torch {mach['torch']} with {mach['torch_threads']} threads, {data['started_utc']}; "
+        f"1-min load average {_load(mach['loadavg_at_start'])} at start, {_load(mach['loadavg_at_end'])} at end.\n"
+        f"Wall {t['wall_seconds']:.0f} s, of which model {t['model_seconds']:.0f} s "
+        f"(excluding the model: {t['wall_excluding_model_seconds']:.0f} s).\n"
+    )
+    src = ", ".join(f"{v} {k}" for k, v in data["testset"]["sources"].items() if v)
+    parts = [
+        head,
+        f"**Ground truth** — {data['testset']['n_cases']} held-out cases ({src}); means over cases (± standard error for dE00).\n",
+        report.markdown_table(data["aggregate"]["gt"], methods, data["conditions"]["gt"], report.GT_COLUMNS, with_sem="delta_e"),
+        f"\n**Real B/W pages** — {data['testset']['n_real_pages']} Black Jack pages, no ground truth; means over pages.\n",
+        report.markdown_table(data["aggregate"]["real"], methods, data["conditions"]["real"], report.REAL_COLUMNS),
+    ]
+    for name, why in data["skipped"].items():
+        parts.append(f"\n{report.METHOD_LABEL.get(name, name)}: {why}.")
+    return "\n".join(parts) + "\n"
+
+
+def _load(v) -> str:
+    return f"{v[0]:.1f}" if v else "?"
 
 
 def render_tables(data: dict) -> str:
@@ -198,14 +239,16 @@ def render_tables(data: dict) -> str:
     lines.append(
         f"MangaColor bench  commit {data['machine']['commit']}{' (dirty)' if data['machine']['tree_dirty'] else ''}  "
         f"model {m['model_version'] if m else '-'} on {m['device'] if m else '-'}  "
-        f"{data['machine']['cpu_count']} CPU, torch threads {data['machine']['torch_threads']}"
+        f"{data['machine']['cpu_count']} CPU, torch threads {data['machine']['torch_threads']}, "
+        f"load avg at start/end {_load(data['machine']['loadavg_at_start'])}/{_load(data['machine']['loadavg_at_end'])}"
     )
     lines.append(f"\nGround truth: {data['testset']['n_cases']} held-out cases "
                  f"({', '.join(f'{v} {k}' for k, v in data['testset']['sources'].items() if v)}), synthetic B/W by the converter; "
                  "means over cases")
     lines.append(report.table(data["aggregate"]["gt"], methods, data["conditions"]["gt"], report.GT_COLUMNS, with_sem="delta_e"))
-    lines.append(f"\nReal B/W pages (Black Jack, no ground truth): {data['testset']['n_real_pages']} pages, "
-                 f"shift {data['testset']['shift_px']} px; means over pages")
+    scale = data["testset"]["real_page_scale"]
+    lines.append(f"\nReal B/W pages (Black Jack, no ground truth): {data['testset']['n_real_pages']} pages"
+                 f"{f' at {scale:g} scale' if scale != 1 else ''}, shift {data['testset']['shift_px']} px; means over pages")
     lines.append(report.table(data["aggregate"]["real"], methods, data["conditions"]["real"], report.REAL_COLUMNS))
     for name, why in data["skipped"].items():
         lines.append(f"\n{report.METHOD_LABEL.get(name, name)}: {why}")

@@ -108,8 +108,10 @@ def seed_of(case_id: str, *salt: int) -> list[int]:
 
 def fingerprint() -> str:
     here = Path(__file__).resolve()
-    parts = [f"v{TESTSET_VERSION}", str(CONVERTER_STRENGTH)]
-    for p in (here, here.parent / "metrics.py", here.parents[1] / "synth.py", here.parents[1] / "hints.py"):
+    # metrics.py is left out on purpose (only its colourfulness enters the build, to reject gray
+    # pictures): tuning a metric must not rebuild the test set. Bump TESTSET_VERSION if it changes.
+    parts = [f"v{TESTSET_VERSION}", str(CONVERTER_STRENGTH), str(MIN_GT_COLOURFULNESS), str(OPENMOJI_SIZE)]
+    for p in (here, here.parents[1] / "synth.py", here.parents[1] / "hints.py"):
         parts.append(hashlib.sha1(p.read_bytes()).hexdigest() if p.exists() else "missing")
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
 
@@ -335,7 +337,10 @@ class TestSet:
         _save(case, path)
         return case
 
-    def real_pages(self, n: int | None = None, quick: bool = False) -> list[RealPage]:
+    def real_ink(self, file: str) -> np.ndarray:
+        return np.asarray(Image.open(self.root / file).convert("L"), dtype=np.float32) / 255.0
+
+    def real_pages(self, n: int | None = None, quick: bool = False, scale: float = 1.0) -> list[RealPage]:
         d = self.root / BLACKJACK_DIR
         files = sorted(d.glob("*.jpg")) if d.is_dir() else []
         if quick:
@@ -345,6 +350,9 @@ class TestSet:
         pages = []
         for p in files:
             ink = np.asarray(Image.open(p).convert("L"), dtype=np.float32) / 255.0
+            if scale != 1.0:
+                size = (max(16, round(ink.shape[1] * scale)), max(16, round(ink.shape[0] * scale)))
+                ink = np.clip(cv2.resize(ink, size, interpolation=cv2.INTER_AREA), 0.0, 1.0)
             balloons = metrics.balloon_mask(ink)
             page_id = f"blackjack/{p.stem}"
             hints = {k: palette_hints(ink, balloons, k, np.random.default_rng(seed_of(page_id, 4, k))) for k in REAL_HINT_COUNTS if k > 0}

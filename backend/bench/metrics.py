@@ -55,9 +55,9 @@ def delta_e_pixels(rgb1: np.ndarray, rgb2: np.ndarray, mask: np.ndarray | None =
     a, b = _as_u8(rgb1), _as_u8(rgb2)
     if a.shape != b.shape:
         raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
-    ka, kb = _pack(a), _pack(b)
     if mask is not None:
-        ka, kb = ka[mask], kb[mask]
+        a, b = a[mask], b[mask]
+    ka, kb = _pack(a), _pack(b)
     if ka.size == 0:
         return np.zeros(0), np.zeros(0, np.int64)
     pairs, counts = np.unique((ka.ravel() << 24) | kb.ravel(), return_counts=True)
@@ -112,9 +112,10 @@ def colourfulness(rgb: np.ndarray, mask: np.ndarray | None = None) -> float:
 MIN_GT_COLOURFULNESS = 1.0  # below this the ground truth is gray and the ratio means nothing
 
 
-def colourfulness_ratio(output: np.ndarray, gt: np.ndarray) -> float:
-    """M(output) / M(ground truth): 1 = as colourful as the truth, 0 = gray, > 1 = garish."""
-    m_gt = colourfulness(gt)
+def colourfulness_ratio(output: np.ndarray, gt: np.ndarray, m_gt: float | None = None) -> float:
+    """M(output) / M(ground truth): 1 = as colourful as the truth, 0 = gray, > 1 = garish.
+    `m_gt` may pass a precomputed colourfulness(gt)."""
+    m_gt = colourfulness(gt) if m_gt is None else m_gt
     if not m_gt >= MIN_GT_COLOURFULNESS:
         return float("nan")
     return colourfulness(output) / m_gt
@@ -177,10 +178,16 @@ def balloon_mask(ink: np.ndarray) -> np.ndarray:
     return out
 
 
-def gt_white(gt: np.ndarray) -> np.ndarray:
-    """Pixels of the ground truth within dE00 5 of pure white."""
-    lab = color.rgb_to_lab(_as_u8(gt).astype(np.float64) / 255.0)
-    return color.ciede2000(lab, np.array([100.0, 0.0, 0.0])) < GT_WHITE_DE
+def gt_white(gt: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+    """Pixels of the ground truth within dE00 5 of pure white (looked at only `where`, if given)."""
+    rgb = _as_u8(gt)
+    out = np.zeros(rgb.shape[:2], bool)
+    sel = np.ones(rgb.shape[:2], bool) if where is None else np.asarray(where, bool)
+    if not sel.any():
+        return out
+    lab = color.rgb_to_lab(rgb[sel].astype(np.float64) / 255.0)
+    out[sel] = color.ciede2000(lab, np.array([100.0, 0.0, 0.0])) < GT_WHITE_DE
+    return out
 
 
 def balloon_preservation(output: np.ndarray, ink: np.ndarray, region: np.ndarray) -> float:

@@ -72,6 +72,7 @@ REAL_COLUMNS = [
     ("balloon_preservation", "balloon", 3),
     ("shift_consistency", "shift dE", 2),
     ("seconds", "s/page", 2),
+    ("cpu_seconds", "CPU s", 2),
     ("peak_mb", "peak MiB", 0),
     ("delta_mb", "+MiB", 0),
 ]

@@ -49,6 +49,7 @@ def memory_method() -> str:
 @dataclass
 class Measure:
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of the whole process (all threads) during the call
     peak_mb: float = float("nan")
     delta_mb: float = float("nan")
 
@@ -62,11 +63,13 @@ class measure:
         rss = _status_kb("VmRSS")
         self.rss0 = rss if rss is not None else 0
         self.maxrss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        self.c0 = time.process_time()
         self.t0 = time.perf_counter()
         return self.m
 
     def __exit__(self, *exc) -> None:
         self.m.seconds = time.perf_counter() - self.t0
+        self.m.cpu_seconds = time.process_time() - self.c0
         if self.hwm:
             peak = _status_kb("VmHWM") or 0
             self.m.peak_mb = peak / 1024.0
