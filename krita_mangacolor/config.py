@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping
+from urllib.parse import urlsplit
 
 DEFAULT_URL = "http://127.0.0.1:8765"
 DEFAULT_HINT_LAYER = "Hints"
@@ -27,8 +28,7 @@ RESULT_LAYER_NAME = "MangaColor"
 SETTINGS_GROUP = "mangacolor"
 CONFIG_FILE_NAME = "backend_config.json"
 DEFAULT_STARTUP_TIMEOUT = 180.0  # seconds: first start imports torch and loads the weights
-# How a user starts the backend by hand (shown when it is not running and cannot be started).
-MANUAL_START_HINT = "python -m backend serve --port 8765   (run from the MangaColor folder, with its .venv python)"
+
 
 ReadSetting = Callable[[str, str, str], str]
 WriteSetting = Callable[[str, str, str], None]
@@ -66,6 +66,15 @@ def normalize_url(url: str) -> str:
     if url and "://" not in url:
         url = "http://" + url
     return url
+
+
+def manual_start_hint(url: str = DEFAULT_URL) -> str:
+    """How a user starts the backend by hand (shown when it is not running and cannot be started)."""
+    try:
+        port = urlsplit(normalize_url(url)).port or 8765
+    except ValueError:
+        port = 8765
+    return f"python -m backend serve --port {port}   (from the MangaColor folder, with its .venv python)"
 
 
 def split_command(text: str) -> list[str]:

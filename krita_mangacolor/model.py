@@ -22,7 +22,7 @@ from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 
 from . import api, document, imaging
 from .client import Client, Response
-from .config import MANUAL_START_HINT, Settings, load_settings, read_token, token_path
+from .config import Settings, load_settings, manual_start_hint, read_token, token_path
 from .errors import UserError
 from .server import ServerProcess
 
@@ -50,8 +50,8 @@ def not_running_message(settings: Settings) -> str:
     source = " (set by the MANGACOLOR_URL environment variable)" if settings.url_from_env else ""
     return (
         f"The MangaColor backend is not running at {settings.url}{source}, and no server command is "
-        "configured to start it. Start it in a terminal, from the MangaColor folder:\n"
-        f"    {MANUAL_START_HINT}\n"
+        "configured to start it. Start it in a terminal:\n"
+        f"    {manual_start_hint(settings.url)}\n"
         "or enter the server command under Backend settings in this docker."
     )
 
@@ -60,7 +60,7 @@ def could_not_start_message(settings: Settings, why: str) -> str:
     return (
         f"Could not start the MangaColor backend: {why}.\n"
         f"Command: {settings.command_text() or '(none)'}\n"
-        f"Start it by hand, from the MangaColor folder:\n    {MANUAL_START_HINT}"
+        f"Start it by hand:\n    {manual_start_hint(settings.url)}"
     )
 
 
@@ -180,7 +180,7 @@ class ColorizeModel(QObject):
                 elif settings.can_start_server:
                     self._set_backend(f"Backend: not running at {settings.url}; Colorize will start it")
                 else:
-                    self._set_backend(f"Backend: not running at {settings.url}; start it: {MANUAL_START_HINT}")
+                    self._set_backend(f"Backend: not running at {settings.url}; start it: {manual_start_hint(settings.url)}")
             else:
                 self._set_backend(f"Backend: {settings.url} answered: {r.error}")
 

@@ -3,7 +3,8 @@
 One Krita run (module fixture) drives the docker through every scenario in the harness plugin
 (harness/mangacolor_e2e_harness); the tests below read its JSON report.
 Skipped with a reason when the `krita` or `Xvfb` binaries are missing.
-Costs about a minute: Krita's first start in a fresh home (~15 s), the backend's start, four small jobs.
+Costs under a minute: Krita's first start in a fresh home (~15 s), two backend starts (one by the
+plugin itself), five small jobs.
 """
 
 from __future__ import annotations
@@ -154,7 +155,10 @@ def e2e():
             start_new_session=True,
         )
         xvfb, display = start_xvfb(xvfb_log)
-        krita_env = dict(base_env, DISPLAY=display, MANGACOLOR_URL=url, MANGACOLOR_E2E_RESULT=str(result_path))
+        krita_env = dict(
+            base_env, DISPLAY=display, MANGACOLOR_URL=url, MANGACOLOR_E2E_RESULT=str(result_path),
+            MANGACOLOR_E2E_SERVER_PYTHON=str(VENV_PYTHON), MANGACOLOR_E2E_ROOT=str(ROOT),
+        )
         # Start Krita while the backend loads; the harness waits for /v1/health before the real jobs.
         health = wait_health(url, backend, backend_log, BACKEND_START_TIMEOUT_S)
         if xvfb.poll() is not None:
@@ -230,6 +234,10 @@ def test_selection_limits_the_result(e2e):
 
 def test_grayscale_page_with_single_layer(e2e):
     checked(e2e, "gray")
+
+
+def test_plugin_starts_the_backend_itself(e2e):
+    checked(e2e, "autostart")
 
 
 def test_colour_at_hints_follows_hint_hue(e2e):

@@ -67,3 +67,8 @@ def test_read_token(tmp_path):
     (tmp_path / "mangacolor").mkdir()
     (tmp_path / "mangacolor" / "token").write_text("abc\n")
     assert config.read_token(env, "linux") == "abc"
+
+
+def test_manual_start_hint_uses_the_port_of_the_url():
+    assert "--port 9123" in config.manual_start_hint("http://127.0.0.1:9123")
+    assert "--port 8765" in config.manual_start_hint("http://127.0.0.1")

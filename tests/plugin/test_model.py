@@ -92,7 +92,7 @@ def test_backend_down_without_command(krita):
     ok, message = run(mdl, results)
     assert not ok
     assert f"The MangaColor backend is not running at {url}" in message
-    assert "python -m backend serve --port 8765" in message
+    assert f"python -m backend serve --port {url.rsplit(':', 1)[1]}" in message
     assert mdl.state == m.ERROR
 
 

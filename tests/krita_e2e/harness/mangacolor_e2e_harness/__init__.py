@@ -9,7 +9,9 @@ Scenarios, in order:
      'MangaColor' directly beneath the ink, ink Multiply, ink and hints byte-identical, colour at hints;
   3. the action (Ctrl+Shift+M's action triggered) again -> the own layer replaced in place;
   4. with a selection -> pixels outside the selection transparent;
-  5. GRAYA page whose only layer is the ink -> an RGB result layer beneath the restacked ink.
+  5. GRAYA page whose only layer is the ink -> an RGB result layer beneath the restacked ink;
+  6. autostart: no server at a new URL, a server command saved in Krita's settings -> the plugin starts
+     the real backend itself (QProcess), waits for /v1/health, colorizes; then stops it.
 The report lists every check; Krita is left with os._exit (never waits on dialogs).
 """
 
@@ -139,6 +141,7 @@ class Docker:
         self.button = self.dock.findChild(QPushButton, "mangacolor_colorize_button")
         self.status = self.dock.findChild(QLabel, "mangacolor_status")
         self.notes = self.dock.findChild(QLabel, "mangacolor_notes")
+        self.backend = self.dock.findChild(QLabel, "mangacolor_backend_status")
         if self.button is None or self.status is None:
             raise RuntimeError("the docker has no Colorize button / status label")
 
@@ -359,6 +362,32 @@ def scenario_gray(docker):
     check("gray: result layer is RGB/Alpha", result is not None and result.colorModel() == "RGBA", result and result.colorModel())
 
 
+def scenario_autostart(docker):
+    python, root = os.environ.get("MANGACOLOR_E2E_SERVER_PYTHON"), os.environ.get("MANGACOLOR_E2E_ROOT")
+    if not python or not root:
+        return
+    k = Krita.instance()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    k.writeSetting("mangacolor", "server_command", json.dumps([python, "-m", "backend", "serve", "--port", str(port)]))
+    k.writeSetting("mangacolor", "cwd", root)
+    os.environ["MANGACOLOR_URL"] = url
+    import krita_mangacolor.model as mc_model
+
+    try:
+        text = docker.run(docker.button.click, "autostart")
+        check("autostart: finished with Done", text.startswith("Done"), text)
+        backend_line = docker.backend.text() if docker.backend is not None else ""
+        report["status"]["autostart_backend_line"] = backend_line
+        check("autostart: backend line says the plugin started it", "started by MangaColor" in backend_line and url in backend_line, backend_line)
+        server = mc_model.instance().server
+        check("autostart: the plugin's server process runs", server.running, server.describe())
+    finally:
+        mc_model.instance().server.stop()
+    check("autostart: the plugin stops its server", not mc_model.instance().server.running)
+    k.writeSetting("mangacolor", "server_command", "")
+
+
 def main():
     k = Krita.instance()
     k.setBatchmode(True)
@@ -376,6 +405,7 @@ def main():
     report["model_version"] = report.get("health", {}).get("model_version")
     scenario_rgba(docker, doc, action)
     scenario_gray(docker)
+    scenario_autostart(docker)
 
 
 def run():
