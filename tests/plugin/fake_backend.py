@@ -13,6 +13,7 @@ import base64
 import io
 import json
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
@@ -43,6 +44,7 @@ class FakeBackend:
         self.fail_with: Optional[str] = None  # job ends "failed" with this error
         self.reject: Optional[tuple[int, str]] = None  # POST /v1/jobs answers this (status, error)
         self.health_status = 200
+        self.post_delay = 0.0  # seconds POST /v1/jobs takes (to cancel during the upload)
         self.result_size: Optional[tuple[int, int]] = None  # lie about the result size
         self.lock = threading.Lock()
         backend = self
@@ -106,6 +108,8 @@ class FakeBackend:
                 return self.health_status, {"error": "health says no"}
             return 200, {"status": "ok", "version": "0.1.0", "api_version": "v1", "device": "cpu", "model_version": "fake-1"}
         if method == "POST" and path == "/v1/jobs":
+            if self.post_delay:
+                time.sleep(self.post_delay)
             if self.reject:
                 status, error = self.reject
                 return status, {"error": error, **({"position": 5} if status == 503 else {})}

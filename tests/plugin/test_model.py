@@ -196,6 +196,29 @@ def test_cancel_deletes_the_job_and_changes_nothing(krita, backend):
     assert snapshot(doc) == before
 
 
+def test_cancel_during_upload_cancels_the_job_the_backend_made(krita, backend):
+    doc, ink, hint = make_page(krita)
+    before = snapshot(doc)
+    backend.post_delay = 0.5
+    backend.polls_until_done = 10_000
+    mdl, results = make_model(krita, backend.url)
+    mdl.colorize()
+    wait_until(lambda: mdl.state == m.SUBMITTING, 10, "the upload")
+    mdl.cancel()
+    assert mdl.state == m.CANCELLED
+    wait_until(lambda: backend.jobs and any(meth == "DELETE" for meth, _, _ in backend.requests), 10, "DELETE")
+    job_id = next(iter(backend.jobs))
+    assert ("DELETE", f"/v1/jobs/{job_id}") in [(a, b) for a, b, _ in backend.requests]
+    assert backend.jobs[job_id]["status"] == "cancelled"
+    # a new run right after is not confused by the old one's answers
+    backend.post_delay, backend.polls_until_done = 0.0, 2
+    results.clear()
+    ok, message = run(mdl, results)
+    assert ok, message
+    assert names(doc.rootNode()) == ["Background", "Hints", "MangaColor", "Ink"]
+    assert before[ink.uniqueId()]["pixels"] == snapshot(doc)[ink.uniqueId()]["pixels"]
+
+
 def test_result_of_the_wrong_size_is_not_applied(krita, backend):
     doc, ink, hint = make_page(krita)
     backend.result_size = (10, 10)
