@@ -151,6 +151,8 @@ class MangaColorWidget(QWidget):
             self.url_edit.setToolTip("Set by the MANGACOLOR_URL environment variable")
         self.command_edit.setText(join_command(s.server_command))
         self.cwd_edit.setText(s.cwd)
+        for edit in (self.url_edit, self.command_edit, self.cwd_edit):
+            edit.setCursorPosition(0)  # show the start of long paths
 
     def save_settings(self) -> None:
         current = self.model.reload_settings()
