@@ -47,7 +47,7 @@ SKIP_PARTS = {"real_bw_manga", "weights", "lorelei", "notionists"}
 P_INK, P_LINE, P_TONE, P_GT, P_FILL, P_CAND, P_AREA, P_BORDER = 0, 1, 2, 3, 6, 9, 10, 11
 N_PLANES = 12
 # How often each group of sources is drawn (normalised over the groups present).
-GROUP_WEIGHTS = {"openmoji": 0.15, "dicebear": 0.2, "openclipart": 0.2, "comicgen": 0.2, "peppercarrot": 0.15, "other": 0.1}
+GROUP_WEIGHTS = {"openmoji": 0.25, "dicebear": 0.15, "openclipart": 0.25, "comicgen": 0.15, "peppercarrot": 0.15, "other": 0.05}
 SKIN_TONES = ("1F3FB", "1F3FC", "1F3FD", "1F3FE", "1F3FF")
 
 

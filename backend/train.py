@@ -58,7 +58,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--adv", type=float, default=0.01, help="adversarial loss weight (0 = off)")
     ap.add_argument("--adv-start", type=float, default=0.25, help="share of the run before the adversarial loss starts")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: cores / processes)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: cores / processes; use 1 on a busy shared CPU)")
+    ap.add_argument("--amp", default="bf16", choices=["bf16", "none"], help="bfloat16 autocast for the networks (losses stay float32)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     ap.add_argument("--init", default=None, help="start the generator from these safetensors weights")
@@ -234,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     def to_t(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a).to(device, non_blocking=True)
 
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp == "bf16")
+
     # ---- loop
     from tqdm import tqdm
 
@@ -258,12 +262,14 @@ def main(argv: list[str] | None = None) -> int:
         # Loss weights: hint pixels (and their 3x3 neighbourhood) dominate; propagated regions count more.
         hint_near = F.max_pool2d(hint, 3, 1, 1)
         w = weight * (1 + args.prop_weight * prop) + args.hint_weight * hint_near
-        pred = model_g(x, g)
+        with autocast():
+            pred = model_g(x, g).float()
         l_lab = lab_l1(pred, target, w)
         use_adv = args.adv > 0 and progress >= args.adv_start
         l_adv = torch.zeros((), device=device)
         if use_adv:
-            l_adv = -model_d(ink, pred).mean()
+            with autocast():
+                l_adv = -model_d(ink, pred).float().mean()
         loss = l_lab + args.adv * l_adv
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
@@ -271,8 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         opt_g.step()
         l_d = torch.zeros((), device=device)
         if args.adv > 0 and progress >= args.adv_start * 0.8:  # D starts a little before G listens to it
-            d_real = model_d(ink, target)
-            d_fake = model_d(ink, pred.detach())
+            with autocast():
+                d_real = model_d(ink, target).float()
+                d_fake = model_d(ink, pred.detach()).float()
             l_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
             opt_d.zero_grad(set_to_none=True)
             l_d.backward()
