@@ -4,6 +4,11 @@ Inputs are the per-pixel planes of `structure.build_inputs` (ink, line/tone stru
 propagated hints, coloring draft) and a global colour vector (a reference's 216-bin histogram or
 binary palette plus two flags), fused at the bottleneck as Comicolorization fuses its histogram:
 projected, broadcast over the bottleneck and concatenated. Output is sRGB in [0, 1].
+
+Inside a region that holds a hint, the answer is usually the hint's colour, shaded. Rather than
+make a small network learn to copy it, the output is a learned per-pixel blend of the propagated
+hint colour (corrected by a learned shading factor) and the network's own colour, with the blend
+biased toward the hint where one was propagated. The network can still overrule it (leaky lines).
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ import torch.nn.functional as F
 from .color import HIST_SIZE
 from .structure import N_INPUT_CHANNELS
 
+PROPAGATED_RGB = slice(9, 12)  # channels of structure.build_inputs
+PROPAGATED_MASK = 12
+GATE_BIAS = 3.0  # initial trust in a propagated hint: sigmoid(3) = 0.95
 GLOBAL_SIZE = HIST_SIZE + 2  # histogram or palette | has reference | is palette
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "mangacolor.safetensors"
@@ -29,6 +37,7 @@ class ModelConfig:
     in_channels: int = N_INPUT_CHANNELS
     global_size: int = GLOBAL_SIZE
     widths: tuple[int, ...] = (16, 32, 64, 96, 128)
+    hint_gate: bool = True  # blend toward propagated hints (see module docstring)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -37,6 +46,7 @@ class ModelConfig:
     def from_json(cls, text: str) -> "ModelConfig":
         d = json.loads(text)
         d["widths"] = tuple(d["widths"])
+        d.setdefault("hint_gate", False)  # weights saved before the gate existed
         return cls(**d)
 
 
@@ -62,7 +72,7 @@ class ColorUNet(nn.Module):
         self.global_proj = nn.Sequential(nn.Linear(self.config.global_size, w[-1]), nn.SiLU(), nn.Linear(w[-1], w[-1]))
         self.fuse = nn.Conv2d(2 * w[-1], w[-1], 1)
         self.up = nn.ModuleList(ConvBlock(w[i + 1] + w[i], w[i]) for i in reversed(range(len(w) - 1)))
-        self.head = nn.Conv2d(w[0], 3, 1)
+        self.head = nn.Conv2d(w[0], 5 if self.config.hint_gate else 3, 1)
 
     @property
     def stride(self) -> int:
@@ -84,7 +94,14 @@ class ColorUNet(nn.Module):
             skip = skips.pop()
             y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             y = block(torch.cat([y, skip], 1))
-        return torch.sigmoid(self.head(y))[..., :h, :w]
+        out = self.head(y)[..., :h, :w]
+        color = torch.sigmoid(out[:, :3])
+        if not self.config.hint_gate:
+            return color
+        prop_rgb, prop_mask = x[:, PROPAGATED_RGB, :h, :w], x[:, PROPAGATED_MASK : PROPAGATED_MASK + 1, :h, :w]
+        shade = 2.0 * torch.sigmoid(out[:, 3:4])  # 1 at init: the hint colour as painted
+        gate = torch.sigmoid(out[:, 4:5] + GATE_BIAS * (2.0 * prop_mask - 1.0)) * prop_mask
+        return (gate * (prop_rgb * shade).clamp(0.0, 1.0) + (1.0 - gate) * color).clamp(0.0, 1.0)
 
 
 def save_weights(model: ColorUNet, path: Path, extra: dict[str, str] | None = None) -> None:
