@@ -336,6 +336,18 @@ def cached_pages(cache_dir: str | Path) -> list[str]:
 # ----------------------------------------------------------------------------- per-step sampling
 
 
+def hue_matrix(degrees: float) -> np.ndarray:
+    """3x3 RGB matrix rotating hue by `degrees` about the gray axis in YIQ (luma kept)."""
+    yiq = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32)
+    t = np.radians(degrees)
+    rot = np.array([[1, 0, 0], [0, np.cos(t), -np.sin(t)], [0, np.sin(t), np.cos(t)]], np.float32)
+    return (np.linalg.inv(yiq) @ rot @ yiq).astype(np.float32)
+
+
+def recolour(rgb: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    return np.clip(rgb @ matrix.T, 0.0, 1.0).astype(np.float32)
+
+
 @dataclass
 class Batch:
     x: np.ndarray  # B x 17 x H x W network input
@@ -357,6 +369,7 @@ class Sampler:
         p_reference: float = 0.6,
         p_palette: float = 0.3,
         p_draft: float = 0.12,
+        p_recolour: float = 0.4,
         ink_weight: float = 0.15,
     ):
         self.cache_dir = Path(cache_dir)
@@ -365,6 +378,26 @@ class Sampler:
             raise ValueError(f"no cached pages in {cache_dir}")
         self.rng = rng
         self.p_reference, self.p_palette, self.p_draft, self.ink_weight = p_reference, p_palette, p_draft, ink_weight
+        self.p_recolour = p_recolour
+        self._set_weights()
+        self._pages: dict[str, np.ndarray] = {}
+        self.hists = {n: np.load(self.cache_dir / f"{n}.hist.npy") for n in self.names}
+
+    def refresh(self) -> int:
+        """Pick up pages added to the cache since (a cache still being built by another process)."""
+        names = cached_pages(self.cache_dir)
+        new = [n for n in names if n not in self.hists]
+        for n in new:
+            try:
+                self.hists[n] = np.load(self.cache_dir / f"{n}.hist.npy")
+            except (OSError, ValueError):
+                continue
+        if new:
+            self.names = [n for n in names if n in self.hists]
+            self._set_weights()
+        return len(new)
+
+    def _set_weights(self) -> None:
         groups = [n.split("__", 1)[0] for n in self.names]
         present = sorted(set(groups))
         gw = {g: GROUP_WEIGHTS.get(g, GROUP_WEIGHTS["other"]) for g in present}
@@ -372,8 +405,6 @@ class Sampler:
         count = {g: groups.count(g) for g in present}
         self.p = np.array([gw[g] / total / count[g] for g in groups])
         self.p /= self.p.sum()
-        self._pages: dict[str, np.ndarray] = {}
-        self.hists = {n: np.load(self.cache_dir / f"{n}.hist.npy") for n in self.names}
 
     def page(self, name: str) -> np.ndarray:
         if name not in self._pages:
@@ -384,22 +415,27 @@ class Sampler:
         h, w = planes.shape[:2]
         rng = self.rng
         if rng.random() < 0.75:
-            # Centre on a random piece of ink, so crops are mostly drawing rather than margin.
-            ink = planes[::4, ::4, P_INK]
-            ys, xs = np.nonzero(ink < 128)
+            # Centre on a random piece of the drawing (coloured or inked), not on the margin.
+            gt = planes[::4, ::4, P_GT : P_GT + 3]
+            ys, xs = np.nonzero(gt.min(-1) < 230)
             if len(ys):
                 i = int(rng.integers(len(ys)))
                 cy, cx = ys[i] * 4, xs[i] * 4
                 return int(np.clip(cy - crop // 2, 0, max(0, h - crop))), int(np.clip(cx - crop // 2, 0, max(0, w - crop)))
         return int(rng.integers(0, max(0, h - crop) + 1)), int(rng.integers(0, max(0, w - crop) + 1))
 
-    def reference(self, name: str) -> np.ndarray:
+    def reference(self, name: str, hue: np.ndarray | None = None) -> np.ndarray:
+        """The global vector: none, or a 216-bin histogram / binary palette of a view of the same
+        picture (sometimes blended with another picture's). With `hue` (a colour matrix applied to
+        the ground truth), the view is recoloured the same way, so only the reference tells the colours."""
         rng = self.rng
         vec = np.zeros(GLOBAL_SIZE, np.float32)
-        if rng.random() >= self.p_reference:
-            return vec
-        hists = self.hists[name]
-        hist = hists[int(rng.integers(len(hists)))]
+        if hue is not None:
+            page = np.asarray(self.page(name)[::2, ::2, P_GT : P_GT + 3], np.float32) / 255.0
+            hist = reference_hists(recolour(page, hue), rng, n=2)[int(rng.integers(2))]
+        else:
+            hists = self.hists[name]
+            hist = hists[int(rng.integers(len(hists)))]
         if rng.random() < 0.2:  # a blend of two references (Comicolorization's blending)
             other = self.names[int(rng.choice(len(self.names), p=self.p))]
             oh = self.hists[other][int(rng.integers(len(self.hists[other])))]
@@ -430,6 +466,13 @@ class Sampler:
         ink = win[..., P_INK].astype(np.float32) / 255.0
         line = win[..., P_LINE] > 0
         gt = win[..., P_GT : P_GT + 3].astype(np.float32) / 255.0
+        fill = win[..., P_FILL : P_FILL + 3].astype(np.float32) / 255.0
+        # With a reference, sometimes recolour the whole picture (hue rotation keeping luma): the
+        # ink cannot tell the new colours, only the reference (and hints) can, so the network learns to read it.
+        with_ref = rng.random() < self.p_reference
+        hue = hue_matrix(rng.uniform(40.0, 320.0)) if with_ref and rng.random() < self.p_recolour else None
+        if hue is not None:
+            gt, fill = recolour(gt, hue), recolour(fill, hue)
         cand_code = win[..., P_CAND]
         cand = (cand_code > 0, np.where(cand_code == 2, 4.0, 1.0).astype(np.float32))
         n_hints = hint_count(rng) if k is None else k
@@ -459,7 +502,6 @@ class Sampler:
         x[8, :ch, :cw] = hint_mask[sl]
         x[9:12, :ch, :cw] = np.moveaxis(prop_rgb[sl], -1, 0)
         x[12, :ch, :cw] = prop_mask[sl]
-        fill = win[..., P_FILL : P_FILL + 3].astype(np.float32) / 255.0
         tgt[:, :ch, :cw] = np.moveaxis(fill[sl], -1, 0)
         if rng.random() < self.p_draft:
             sigma = rng.uniform(6.0, 20.0)
@@ -469,7 +511,7 @@ class Sampler:
         weight = np.where(x[0] < 0.5, self.ink_weight, 1.0).astype(np.float32)[None]
         if rng.random() < 0.5:  # horizontal flip
             x, tgt, weight = x[..., ::-1], tgt[..., ::-1], weight[..., ::-1]
-        g = self.reference(name)
+        g = self.reference(name, hue) if with_ref else np.zeros(GLOBAL_SIZE, np.float32)
         return np.ascontiguousarray(x), g, np.ascontiguousarray(tgt), np.ascontiguousarray(weight)
 
     def batch(self, n: int, crop: int) -> Batch:

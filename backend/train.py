@@ -44,6 +44,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--data", default=str(default_data_root()), help="folder of colour pictures (default: shared/data)")
     ap.add_argument("--cache", default=str(REPO / ".cache" / f"pages-{CACHE_VERSION}"), help="page cache folder")
     ap.add_argument("--cache-workers", type=int, default=1)
+    ap.add_argument("--no-build", action="store_true", help="train on the pages already cached (another process may still be adding some)")
     ap.add_argument("--max-pages", type=int, default=None, help="use at most this many cached pages")
     ap.add_argument("--out", default=str(REPO / "runs" / "default"), help="run folder")
     ap.add_argument("--steps", type=int, default=100_000)
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     # ---- data: the page cache is built once (rank 0), then sampled cheaply every step
-    if master:
+    if master and not args.no_build:
         have = cached_pages(args.cache)
         if args.max_pages is None or len(have) < args.max_pages:
             sources = list_sources(args.data)
@@ -191,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     # ---- model, discriminator, optimizers
     config = ModelConfig(widths=tuple(int(w) for w in args.widths.split(",")))
     net = ColorUNet(config).to(device)
+    with torch.no_grad():  # start near paper white: most pixels of a page are paper
+        net.head.bias.fill_(2.5)
     if args.init:
         init_net, _ = load_weights(Path(args.init))
         if init_net.config == config:
@@ -255,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
             gr["lr"] = lr
         for gr in opt_d.param_groups:
             gr["lr"] = lr * 0.2
+        if args.max_pages is None and step % 200 == 0 and step > 0:
+            sampler.refresh()  # a cache still being built elsewhere keeps growing
         b = sampler.batch(args.batch, args.crop)
         x, g, target, weight = to_t(b.x), to_t(b.g), to_t(b.target), to_t(b.weight)
         hint, prop = to_t(b.hint), to_t(b.prop)
