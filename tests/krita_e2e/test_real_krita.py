@@ -100,7 +100,7 @@ def stop_xvfb(proc: subprocess.Popen | None) -> None:
         reader.close()
 
 
-def install_plugins(data_home: Path, config_home: Path) -> None:
+def install_plugins(data_home: Path, config_home: Path, swap: Path) -> None:
     pykrita = data_home / "krita" / "pykrita"
     pykrita.mkdir(parents=True)
     # The plugin exactly as shipped, but without any backend_config.json: no server command, so the
@@ -110,7 +110,12 @@ def install_plugins(data_home: Path, config_home: Path) -> None:
     shutil.copytree(HARNESS / "mangacolor_e2e_harness", pykrita / "mangacolor_e2e_harness", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(HARNESS / "mangacolor_e2e_harness.desktop", pykrita / "mangacolor_e2e_harness.desktop")
     config_home.mkdir(parents=True, exist_ok=True)
-    (config_home / "kritarc").write_text("[python]\nenable_krita_mangacolor=true\nenable_mangacolor_e2e_harness=true\n")
+    # swaplocation: Krita's swap and frame-cache files (left behind by the harness's os._exit) go to our
+    # temporary folder instead of /tmp.
+    swap.mkdir(parents=True, exist_ok=True)
+    (config_home / "kritarc").write_text(
+        f"swaplocation={swap}\n\n[python]\nenable_krita_mangacolor=true\nenable_mangacolor_e2e_harness=true\n"
+    )
 
 
 def wait_health(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> dict:
@@ -136,7 +141,7 @@ def e2e():
     for d in (home, cache_home, runtime):
         d.mkdir(parents=True)
     runtime.chmod(0o700)
-    install_plugins(data_home, config_home)
+    install_plugins(data_home, config_home, tmp / "swap")
     result_path = tmp / "report.json"
     backend_log, krita_log, xvfb_log = tmp / "backend.log", tmp / "krita.log", tmp / "xvfb.log"
 
