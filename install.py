@@ -87,6 +87,10 @@ def install_plugin(resources: Path, py: Path, port: int) -> Path:
         shutil.rmtree(target)
     shutil.copytree(ROOT / PLUGIN, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.copy2(ROOT / "mangacolor.desktop", pykrita / "mangacolor.desktop")
+    # Krita reads action files (menu text, default shortcut) from its actions folder, letting users remap.
+    actions = resources / "actions"
+    actions.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / PLUGIN / "mangacolor.action", actions / "mangacolor.action")
     config = {
         "url": f"http://127.0.0.1:{port}",
         "server_command": [str(py), "-m", "backend", "serve", "--port", str(port)],
@@ -94,6 +98,21 @@ def install_plugin(resources: Path, py: Path, port: int) -> Path:
     }
     (target / "backend_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     print(f"installed the Krita plugin into {target}")
+    return target
+
+
+def build_package(out_dir: Path) -> Path:
+    """The zip that Krita's Tools > Scripts > Import Python Plugin from File... installs."""
+    import zipfile
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{PLUGIN}.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(ROOT / "mangacolor.desktop", "mangacolor.desktop")
+        for path in sorted((ROOT / PLUGIN).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                z.write(path, f"{PLUGIN}/{path.relative_to(ROOT / PLUGIN).as_posix()}")
+    print(f"plugin package: {target}")
     return target
 
 
@@ -139,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-dev", action="store_true", help="skip test and training-data dependencies")
     p.add_argument("--skip-krita", action="store_true", help="install the backend only")
     p.add_argument("--skip-sample", action="store_true", help="do not colorize the sample page")
+    p.add_argument("--package", action="store_true", help="only build dist/krita_mangacolor.zip for Krita's plugin importer")
     args = p.parse_args(argv)
+    if args.package:
+        build_package(ROOT / "dist")
+        return 0
 
     py = make_environment(args.venv, args.torch, args.torch_index, dev=not args.no_dev)
     token = subprocess.run(

@@ -34,8 +34,19 @@ def test_install_plugin_twice(tmp_path):
     for _ in range(2):
         target = install.install_plugin(tmp_path, py, 8799)
     assert (tmp_path / "pykrita" / "mangacolor.desktop").exists()
+    assert (tmp_path / "actions" / "mangacolor.action").exists()
     assert (target / "__init__.py").exists()
     config = json.loads((target / "backend_config.json").read_text())
     assert config["url"] == "http://127.0.0.1:8799"
     assert config["server_command"][1:4] == ["-m", "backend", "serve"]
     assert Path(config["cwd"]) == ROOT
+
+
+def test_package_zip_is_importable_by_krita(tmp_path):
+    import zipfile
+
+    target = install.build_package(tmp_path)
+    names = zipfile.ZipFile(target).namelist()
+    # Krita's importer wants the .desktop at the top and the plugin folder beside it.
+    assert "mangacolor.desktop" in names and "krita_mangacolor/__init__.py" in names
+    assert not any("__pycache__" in n for n in names)
