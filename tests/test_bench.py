@@ -287,3 +287,20 @@ def test_quick_bench_writes_every_metric_for_every_method_and_condition(tmp_path
     assert data["aggregate"]["real"]["none"]["k0"]["shift_consistency"]["mean"] == pytest.approx(0.0, abs=1e-9)
     for name in ("bench_contact.png", "bench_de_vs_hints.png", "bench_converter_vs_real.png"):
         assert (out / name).stat().st_size > 1000, name
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"bench data not found at {DATA} (../shared/data)")
+def test_testset_build_is_deterministic(tmp_path):
+    from backend.bench.data import TestSet
+
+    a = TestSet(cache=tmp_path / "a", log=lambda *x: None).cases(1, ("openclipart",))[0]
+    b = TestSet(cache=tmp_path / "b", log=lambda *x: None).cases(1, ("openclipart",))[0]
+    c = TestSet(cache=tmp_path / "a", log=lambda *x: None).cases(1, ("openclipart",))[0]  # from the cache
+    assert a.id == b.id == c.id
+    for x in (b, c):
+        assert np.array_equal(a.ink, x.ink) and np.array_equal(a.gt, x.gt) and np.array_equal(a.ref, x.ref)
+        assert sorted(a.hints) == sorted(x.hints) == [16, 64]
+        for k in a.hints:
+            assert np.array_equal(a.hints[k], x.hints[k])
+    assert a.ink.dtype == np.float32 and a.ink.shape == a.gt.shape[:2]
+    assert (a.hints[64][..., 3] > 0).sum() > (a.hints[16][..., 3] > 0).sum() > 0

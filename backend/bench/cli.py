@@ -76,9 +76,9 @@ def run(args: argparse.Namespace) -> dict:
     # Test set (built once, then read from the cache).
     t0 = time.perf_counter()
     ts = TestSet(args.data, args.cache, log=log)
-    cases = ts.cases(n_cases, QUICK_SOURCES if args.quick else SOURCES)
+    cases = ts.select(n_cases, QUICK_SOURCES if args.quick else SOURCES)
     real_scale = args.real_scale if args.real_scale is not None else (QUICK_REAL_SCALE if args.quick else 1.0)
-    pages = ts.real_pages(n_real, quick=args.quick, scale=real_scale)
+    pages = ts.real_page_files(n_real, quick=args.quick)
     testset_s = time.perf_counter() - t0
     log(f"test set {ts.dir.name}: {len(cases)} ground-truth cases, {len(pages)} real pages ({testset_s:.1f}s)")
     if len(cases) < n_cases:
@@ -102,11 +102,11 @@ def run(args: argparse.Namespace) -> dict:
     res = Results()
     t0 = time.perf_counter()
     log(f"ground-truth cases x {len(methods)} methods x 6 conditions:")
-    run_gt_cases(cases, methods, res, contact_ids, log=log)
+    run_gt_cases(cases, methods, res, contact_ids, log=log, load=ts.load)
     gt_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     log(f"real pages x {len(methods)} methods x 2 conditions (+ {SHIFT_PX}px shift):")
-    run_real_pages(pages, methods, res, log=log)
+    run_real_pages(pages, methods, res, log=log, load=lambda f: ts.real_page(f, real_scale))
     real_s = time.perf_counter() - t0
 
     per_gt = res.per_case.get("gt", {})
@@ -130,12 +130,12 @@ def run(args: argparse.Namespace) -> dict:
         images["de_vs_hints"] = "bench_de_vs_hints.png"
         try:
             conv = ts.case(*CONVERTER_PAGE)
-            real = ts.real_ink(pages[0].file) if pages else None  # full size, whatever --real-scale
+            real = ts.real_ink(pages[0]) if pages else None  # full size, whatever --real-scale
             if real is not None:
                 caption = (
                     "Left and middle: Pepper&Carrot, episode 4 (held out) by David Revoy, www.peppercarrot.com, CC BY 4.0; "
                     "middle converted to B/W by backend/synth.py.\n"
-                    f"Right: Give My Regards to Black Jack by SHUHO SATO, vol. 1 ({pages[0].file.rsplit('/', 1)[-1]}), "
+                    f"Right: Give My Regards to Black Jack by SHUHO SATO, vol. 1 ({pages[0].rsplit('/', 1)[-1]}), "
                     "used under Sato Manga Works' free secondary-use terms (densho810.com/free)."
                 )
                 report.converter_vs_real(conv.gt, conv.ink, real, out / "bench_converter_vs_real.png", caption)
@@ -192,6 +192,7 @@ def run(args: argparse.Namespace) -> dict:
             "wall_excluding_model_seconds": wall - model_total,
         },
         "aggregate": {"gt": agg_gt, "real": agg_real},
+        "ground_truth_palette_fidelity": _mean([c["palette_fidelity_of_gt"] for c in res.case_info.get("gt", [])]),
         "aggregate_by_source": agg_by_source,
         "cases": res.case_info,
         "per_case": res.per_case,
@@ -219,12 +220,19 @@ def render_markdown(data: dict) -> str:
         head,
         f"**Ground truth** — {data['testset']['n_cases']} held-out cases ({src}); means over cases (± standard error for dE00).\n",
         report.markdown_table(data["aggregate"]["gt"], methods, data["conditions"]["gt"], report.GT_COLUMNS, with_sem="delta_e"),
+        f"\nThe ground truth itself scores palette {data.get('ground_truth_palette_fidelity') or float('nan'):.3f} against the reference "
+        "(the ceiling of that column), colour/GT 1 and dE00 0.\n",
         f"\n**Real B/W pages** — {data['testset']['n_real_pages']} Black Jack pages, no ground truth; means over pages.\n",
         report.markdown_table(data["aggregate"]["real"], methods, data["conditions"]["real"], report.REAL_COLUMNS),
     ]
     for name, why in data["skipped"].items():
         parts.append(f"\n{report.METHOD_LABEL.get(name, name)}: {why}.")
     return "\n".join(parts) + "\n"
+
+
+def _mean(values: list) -> float | None:
+    v = [x for x in values if x is not None and x == x]
+    return sum(v) / len(v) if v else None
 
 
 def _load(v) -> str:
@@ -246,6 +254,9 @@ def render_tables(data: dict) -> str:
                  f"({', '.join(f'{v} {k}' for k, v in data['testset']['sources'].items() if v)}), synthetic B/W by the converter; "
                  "means over cases")
     lines.append(report.table(data["aggregate"]["gt"], methods, data["conditions"]["gt"], report.GT_COLUMNS, with_sem="delta_e"))
+    if data.get("ground_truth_palette_fidelity") is not None:
+        lines.append(f"(the ground truth itself scores palette {data['ground_truth_palette_fidelity']:.3f} against the reference, "
+                     "colour/GT 1, dE00 0)")
     scale = data["testset"]["real_page_scale"]
     lines.append(f"\nReal B/W pages (Black Jack, no ground truth): {data['testset']['n_real_pages']} pages"
                  f"{f' at {scale:g} scale' if scale != 1 else ''}, shift {data['testset']['shift_px']} px; means over pages")

@@ -92,6 +92,16 @@ class Case:
 
 
 @dataclass
+class CaseRef:
+    """A built case in the cache, not loaded."""
+
+    id: str
+    source: str
+    file: str
+    path: Path
+
+
+@dataclass
 class RealPage:
     id: str
     file: str
@@ -107,11 +117,19 @@ def seed_of(case_id: str, *salt: int) -> list[int]:
 
 
 def fingerprint() -> str:
+    """Hash of everything that decides a built case: the build code below, its constants, the
+    converter and the hint sampler. Other edits to this file (loading, listing) do not rebuild.
+    metrics.py is left out on purpose (only its colourfulness enters the build, to reject gray
+    pictures): bump TESTSET_VERSION if that changes."""
+    import inspect
+
     here = Path(__file__).resolve()
-    # metrics.py is left out on purpose (only its colourfulness enters the build, to reject gray
-    # pictures): tuning a metric must not rebuild the test set. Bump TESTSET_VERSION if it changes.
-    parts = [f"v{TESTSET_VERSION}", str(CONVERTER_STRENGTH), str(MIN_GT_COLOURFULNESS), str(OPENMOJI_SIZE)]
-    for p in (here, here.parents[1] / "synth.py", here.parents[1] / "hints.py"):
+    parts = [f"v{TESTSET_VERSION}", str(CONVERTER_STRENGTH), str(MIN_GT_COLOURFULNESS), str(OPENMOJI_SIZE), str(HINT_COUNTS)]
+    for fn in (build_case, reference_view, load_gt, _on_white, _OpenMojiReader, candidates, _openmoji_names, _hash_order,
+               interleave, seed_of):
+        parts.append(inspect.getsource(fn))
+    parts += [_SKIN_TONE.pattern, _FLAG.pattern]
+    for p in (here.parents[1] / "synth.py", here.parents[1] / "hints.py"):
         parts.append(hashlib.sha1(p.read_bytes()).hexdigest() if p.exists() else "missing")
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
 
@@ -282,27 +300,25 @@ class TestSet:
             return json.loads(self._rejected_path.read_text())
         return {}
 
-    def cases(self, n: int, sources: tuple[str, ...] = SOURCES) -> list[Case]:
-        """The first `n` accepted cases of the sources interleaved round-robin (fixed order)."""
+    def select(self, n: int, sources: tuple[str, ...] = SOURCES) -> list[CaseRef]:
+        """The first `n` accepted cases of the sources interleaved round-robin (fixed order),
+        built into the cache where missing; only references are returned, load them one at a time."""
         self.dir.mkdir(parents=True, exist_ok=True)
         queues = [candidates(self.root, s) for s in sources]
         if not any(queues):
             raise DataMissing(f"no held-out pictures found under {self.root} for {', '.join(sources)}")
         rejected = self._rejected()
-        out: list[Case] = []
+        out: list[CaseRef] = []
         reader = _OpenMojiReader(self.root)
         built = 0
-        try:
-            for case_id, file in interleave(queues):
-                if len(out) >= n:
-                    break
-                if case_id in rejected:
-                    continue
-                path = self.dir / _cache_name(case_id)
-                if path.exists():
-                    out.append(_load(path))
-                    continue
-                source = case_id.split("/", 1)[0]
+
+        def accept(case_id: str, file: str) -> CaseRef | None:
+            nonlocal built
+            if case_id in rejected:
+                return None
+            source = case_id.split("/", 1)[0]
+            path = self.dir / _cache_name(case_id)
+            if not path.exists():
                 if source != "openmoji":
                     assert is_held_out(self.root / file, self.root), file
                 gt = load_gt(self.root, source, file, reader)
@@ -310,16 +326,38 @@ class TestSet:
                 if m < MIN_GT_COLOURFULNESS:
                     rejected[case_id] = f"colourfulness {m:.1f} < {MIN_GT_COLOURFULNESS}"
                     self._rejected_path.write_text(json.dumps(rejected, indent=1, sort_keys=True))
-                    continue
-                case = build_case(case_id, source, file, gt)
-                _save(case, path)
+                    return None
+                _save(build_case(case_id, source, file, gt), path)
                 built += 1
-                out.append(case)
+            return CaseRef(id=case_id, source=source, file=file, path=path)
+
+        # Round-robin over the sources; a rejected picture gives its turn to the next of the same source.
+        iters = [iter(q) for q in queues]
+        try:
+            while len(out) < n and iters:
+                for it in list(iters):
+                    if len(out) >= n:
+                        break
+                    for case_id, file in it:
+                        ref = accept(case_id, file)
+                        if ref is not None:
+                            out.append(ref)
+                            break
+                    else:
+                        iters.remove(it)
         finally:
             reader.close()
         if built:
             self.log(f"built {built} new test case(s) into {self.dir}")
         return out
+
+    @staticmethod
+    def load(ref: CaseRef) -> Case:
+        return _load(ref.path)
+
+    def cases(self, n: int, sources: tuple[str, ...] = SOURCES) -> list[Case]:
+        """`select` and load them all (small sets and tests)."""
+        return [self.load(r) for r in self.select(n, sources)]
 
     def case(self, case_id: str, file: str) -> Case:
         """One case by id (built and cached like the others)."""
@@ -340,24 +378,30 @@ class TestSet:
     def real_ink(self, file: str) -> np.ndarray:
         return np.asarray(Image.open(self.root / file).convert("L"), dtype=np.float32) / 255.0
 
-    def real_pages(self, n: int | None = None, quick: bool = False, scale: float = 1.0) -> list[RealPage]:
+    def real_page_files(self, n: int | None = None, quick: bool = False) -> list[str]:
         d = self.root / BLACKJACK_DIR
         files = sorted(d.glob("*.jpg")) if d.is_dir() else []
         if quick:
             files = [p for p in files if p.name == QUICK_REAL_PAGE] or files[:1]
         if n is not None:
             files = files[:n]
-        pages = []
-        for p in files:
-            ink = np.asarray(Image.open(p).convert("L"), dtype=np.float32) / 255.0
-            if scale != 1.0:
-                size = (max(16, round(ink.shape[1] * scale)), max(16, round(ink.shape[0] * scale)))
-                ink = np.clip(cv2.resize(ink, size, interpolation=cv2.INTER_AREA), 0.0, 1.0)
-            balloons = metrics.balloon_mask(ink)
-            page_id = f"blackjack/{p.stem}"
-            hints = {k: palette_hints(ink, balloons, k, np.random.default_rng(seed_of(page_id, 4, k))) for k in REAL_HINT_COUNTS if k > 0}
-            pages.append(RealPage(id=page_id, file=str(p.relative_to(self.root)), ink=ink, balloons=balloons, hints=hints))
-        return pages
+        return [str(p.relative_to(self.root)) for p in files]
+
+    def real_page(self, file: str, scale: float = 1.0) -> RealPage:
+        """A real B/W page with its balloon mask and palette hints (deterministic; cheap, not cached)."""
+        ink = self.real_ink(file)
+        if scale != 1.0:
+            size = (max(16, round(ink.shape[1] * scale)), max(16, round(ink.shape[0] * scale)))
+            ink = np.clip(cv2.resize(ink, size, interpolation=cv2.INTER_AREA), 0.0, 1.0)
+        balloons = metrics.balloon_mask(ink)
+        page_id = f"blackjack/{Path(file).stem}"
+        hints = {
+            k: palette_hints(ink, balloons, k, np.random.default_rng(seed_of(page_id, 4, k))) for k in REAL_HINT_COUNTS if k > 0
+        }
+        return RealPage(id=page_id, file=file, ink=ink, balloons=balloons, hints=hints)
+
+    def real_pages(self, n: int | None = None, quick: bool = False, scale: float = 1.0) -> list[RealPage]:
+        return [self.real_page(f, scale) for f in self.real_page_files(n, quick)]
 
 
 def palette_hints(ink: np.ndarray, avoid: np.ndarray, k: int, rng: np.random.Generator, size: int = 3) -> np.ndarray:

@@ -117,6 +117,20 @@ def _baseline(name: str) -> Runner:
     return run
 
 
+THUMB_SIDE = 480
+
+
+def _small(img: np.ndarray) -> np.ndarray:
+    """A copy at most THUMB_SIDE px a side (area filter), for the contact sheet."""
+    import cv2
+
+    h, w = img.shape[:2]
+    s = THUMB_SIDE / max(h, w)
+    if s >= 1:
+        return img.copy()
+    return cv2.resize(np.ascontiguousarray(img), (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
 def _thumb_hints(ink: np.ndarray, hints: np.ndarray | None) -> np.ndarray:
     """The page faded, hint dots drawn larger so they show at thumbnail size."""
     import cv2
@@ -137,11 +151,15 @@ def _thumb_hints(ink: np.ndarray, hints: np.ndarray | None) -> np.ndarray:
 
 
 def run_gt_cases(
-    cases: list[Case], methods: dict[str, Runner], res: Results, contact_ids: set[str], log=print
+    cases: list, methods: dict[str, Runner], res: Results, contact_ids: set[str], log=print,
+    load: Callable[[object], Case] | None = None,
 ) -> None:
+    """`cases` are Case objects, or references that `load` turns into one (loaded one at a time,
+    so the process holds one case, and peak memory is about the method, not the test set)."""
     per = res.per_case.setdefault("gt", {})
     info = res.case_info.setdefault("gt", [])
-    for i, case in enumerate(cases):
+    for i, item in enumerate(cases):
+        case = load(item) if load is not None else item
         t_case = time.perf_counter()
         balloons = metrics.balloon_mask(case.ink)
         region = metrics.gt_white(case.gt, balloons)
@@ -186,12 +204,12 @@ def run_gt_cases(
                     **cost,
                 }
                 if thumbs is not None and k == 16:
-                    thumbs[f"{name}{'+ref' if ref else ''}"] = out
+                    thumbs[f"{name}{'+ref' if ref else ''}"] = _small(out)
         if thumbs is not None:
-            thumbs["ink"] = metrics.ink_to_rgb(case.ink)
-            thumbs["hints"] = _thumb_hints(case.ink, case.hints.get(16))
-            thumbs["gt"] = case.gt
-            thumbs["ref"] = case.ref
+            thumbs["ink"] = _small(metrics.ink_to_rgb(case.ink))
+            thumbs["hints"] = _small(_thumb_hints(case.ink, case.hints.get(16)))
+            thumbs["gt"] = _small(case.gt)
+            thumbs["ref"] = _small(case.ref)
             res.thumbs[case.id] = thumbs
         ours = row.get("ours", {}).get("k16", {}).get("delta_e", float("nan"))
         log(f"  [{i + 1}/{len(cases)}] {case.id} {case.ink.shape[1]}x{case.ink.shape[0]}: "
@@ -199,10 +217,13 @@ def run_gt_cases(
             f"({time.perf_counter() - t_case:.1f}s)")
 
 
-def run_real_pages(pages: list[RealPage], methods: dict[str, Runner], res: Results, log=print) -> None:
+def run_real_pages(
+    pages: list, methods: dict[str, Runner], res: Results, log=print, load: Callable[[object], RealPage] | None = None
+) -> None:
     per = res.per_case.setdefault("real", {})
     info = res.case_info.setdefault("real", [])
-    for i, page in enumerate(pages):
+    for i, item in enumerate(pages):
+        page = load(item) if load is not None else item
         t_case = time.perf_counter()
         info.append(
             {
