@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..request import RequestError
 from . import baselines, report
 from .data import ATTRIBUTION, DataMissing, QUICK_SOURCES, SOURCES, TestSet, fingerprint
 from .runner import (
@@ -192,6 +193,14 @@ def run(args: argparse.Namespace) -> dict:
             "wall_excluding_model_seconds": wall - model_total,
         },
         "aggregate": {"gt": agg_gt, "real": agg_real},
+        "converter_vs_real": {
+            group: {k: _mean([c.get(k) for c in infos]) for k in ("ink_share", "line_share", "tone_share", "gray_share")} | {"n": len(infos)}
+            for group, infos in {
+                **{f"synthetic {s}": [c for c in res.case_info.get("gt", []) if c["source"] == s] for s in SOURCES},
+                "real blackjack": res.case_info.get("real", []),
+            }.items()
+            if infos
+        },
         "ground_truth_palette_fidelity": _mean([c["palette_fidelity_of_gt"] for c in res.case_info.get("gt", [])]),
         "aggregate_by_source": agg_by_source,
         "cases": res.case_info,
@@ -225,6 +234,12 @@ def render_markdown(data: dict) -> str:
         f"\n**Real B/W pages** — {data['testset']['n_real_pages']} Black Jack pages, no ground truth; means over pages.\n",
         report.markdown_table(data["aggregate"]["real"], methods, data["conditions"]["real"], report.REAL_COLUMNS),
     ]
+    if data.get("converter_vs_real"):
+        parts.append("\n**B/W pages** — share of the page that is ink, line ink, tone ink (small blobs) and mid-gray (0.1–0.9):\n")
+        parts.append("| pages | n | ink | line | tone | mid-gray |\n|---|---:|---:|---:|---:|---:|")
+        for group, st in data["converter_vs_real"].items():
+            parts.append(f"| {group} | {st['n']} | {_pct(st['ink_share']).strip()} | {_pct(st['line_share']).strip()} | "
+                         f"{_pct(st['tone_share']).strip()} | {_pct(st['gray_share']).strip()} |")
     for name, why in data["skipped"].items():
         parts.append(f"\n{report.METHOD_LABEL.get(name, name)}: {why}.")
     return "\n".join(parts) + "\n"
@@ -233,6 +248,10 @@ def render_markdown(data: dict) -> str:
 def _mean(values: list) -> float | None:
     v = [x for x in values if x is not None and x == x]
     return sum(v) / len(v) if v else None
+
+
+def _pct(v) -> str:
+    return f"{100 * v:5.1f}%" if v is not None else "    -"
 
 
 def _load(v) -> str:
@@ -261,6 +280,11 @@ def render_tables(data: dict) -> str:
     lines.append(f"\nReal B/W pages (Black Jack, no ground truth): {data['testset']['n_real_pages']} pages"
                  f"{f' at {scale:g} scale' if scale != 1 else ''}, shift {data['testset']['shift_px']} px; means over pages")
     lines.append(report.table(data["aggregate"]["real"], methods, data["conditions"]["real"], report.REAL_COLUMNS))
+    if data.get("converter_vs_real"):
+        lines.append("\nB/W pages, share of the page: ink / line ink / tone ink / mid-gray (0.1-0.9)")
+        for group, st in data["converter_vs_real"].items():
+            lines.append(f"  {group:<24} {_pct(st['ink_share'])} / {_pct(st['line_share'])} / {_pct(st['tone_share'])} / "
+                         f"{_pct(st['gray_share'])}  (n={st['n']})")
     for name, why in data["skipped"].items():
         lines.append(f"\n{report.METHOD_LABEL.get(name, name)}: {why}")
     lines.append(
@@ -280,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     except DataMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, RequestError) as exc:  # missing weights; --device cuda without CUDA
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(render_tables(data))

@@ -150,6 +150,20 @@ def _thumb_hints(ink: np.ndarray, hints: np.ndarray | None) -> np.ndarray:
     return base
 
 
+def ink_stats(ink: np.ndarray) -> dict:
+    """How a B/W page looks, to compare the converter's pages with real ones: share of the page
+    that is ink, line ink, and tone ink (small blobs: screentone dots, specks)."""
+    from ..structure import split_line_and_tone
+
+    line, tone = split_line_and_tone(ink)
+    return {
+        "ink_share": float((ink < metrics.INK_LEVEL).mean()),
+        "line_share": float(line.mean()),
+        "tone_share": float(tone.mean()),
+        "gray_share": float(((ink >= 0.1) & (ink <= 0.9)).mean()),
+    }
+
+
 def run_gt_cases(
     cases: list, methods: dict[str, Runner], res: Results, contact_ids: set[str], log=print,
     load: Callable[[object], Case] | None = None,
@@ -173,6 +187,7 @@ def run_gt_cases(
                 "size": list(case.ink.shape),
                 "hint_pixels": {str(k): int((v[..., 3] > 0).sum()) for k, v in case.hints.items()},
                 "balloon_pixels": int(region.sum()),
+                **ink_stats(case.ink),
                 "gt_colourfulness": m_gt,
                 "palette_fidelity_of_gt": metrics.palette_fidelity(case.gt, case.ref),
             }
@@ -232,6 +247,7 @@ def run_real_pages(
                 "attribution": page.attribution,
                 "size": list(page.ink.shape),
                 "balloon_pixels": int(page.balloons.sum()),
+                **ink_stats(page.ink),
                 "hint_pixels": {str(k): int((v[..., 3] > 0).sum()) for k, v in page.hints.items()},
             }
         )
