@@ -2,7 +2,9 @@
 
 Modules: document (Krita document access), model (state + job lifecycle), client (Qt HTTP client),
 server (starts the backend), widgets/docker (UI), extension (action), api/config/pixels/imaging
-(pure helpers). Only the standard library, PyQt5 and krita are used: nothing else exists in Krita.
+(pure helpers), roles (layer role choices stored in the document), options (the backend's option schema),
+history (recent results), tools (hint layer, colorize mask), worker (heavy work off the GUI thread), qt
+(PyQt5 or PyQt6). Only the standard library, PyQt and krita are used: nothing else exists in Krita.
 """
 
 __version__ = "0.1.0"

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from PyQt5.QtCore import QObject, QTimer, QUrl
-from PyQt5.QtNetwork import QNetworkAccessManager, QNetworkReply, QNetworkRequest
+from .qt import QNetworkAccessManager, QNetworkReply, QNetworkRequest, QObject, QTimer, QUrl, qbytes
 
 from . import api
 from .config import normalize_url
@@ -28,6 +27,7 @@ class Response:
     error: str = ""  # for the user: the server's own message verbatim, or why it could not be reached
     unreachable: bool = False  # no HTTP answer at all (not running, wrong URL, timed out)
     timed_out: bool = False
+    raw: bytes = b""  # the body itself, for requests made with raw=True (parsed later, off the GUI thread)
 
 
 Callback = Callable[[Response], None]
@@ -86,7 +86,7 @@ class Client(QObject):
             req.setTransferTimeout(TRANSFER_TIMEOUT_MS)
         return req
 
-    def _send(self, method: str, path: str, body: bytes | None, callback: Callback | None, timeout_ms: int | None) -> Pending:
+    def _send(self, method: str, path: str, body: bytes | None, callback: Callback | None, timeout_ms: int | None, raw: bool = False) -> Pending:
         req = self._request(path, timeout_ms, auth=path != api.HEALTH)
         net = self._manager()
         if method == "GET":
@@ -106,10 +106,10 @@ class Client(QObject):
             timer.timeout.connect(pending._timeout)
             timer.start(timeout_ms)
         self._pending.add(pending)
-        reply.finished.connect(lambda: self._finished(pending, callback))
+        reply.finished.connect(lambda: self._finished(pending, callback, raw))
         return pending
 
-    def _finished(self, pending: Pending, callback: Callback | None) -> None:
+    def _finished(self, pending: Pending, callback: Callback | None, raw: bool = False) -> None:
         pending.finished = True
         self._pending.discard(pending)
         if pending.timer is not None:
@@ -119,15 +119,15 @@ class Client(QObject):
         try:
             if pending.aborted:
                 return
-            response = self.read_reply(reply, pending.timed_out)
+            response = self.read_reply(reply, pending.timed_out, raw)
         finally:
             reply.deleteLater()
         if callback is not None:
             callback(response)
 
-    def read_reply(self, reply: QNetworkReply, timed_out: bool = False) -> Response:
+    def read_reply(self, reply: QNetworkReply, timed_out: bool = False, raw: bool = False) -> Response:
         status = reply.attribute(QNetworkRequest.HttpStatusCodeAttribute)
-        data = bytes(reply.readAll())
+        data = qbytes(reply.readAll())
         if status is None or timed_out:
             if timed_out or reply.error() in (QNetworkReply.OperationCanceledError, QNetworkReply.TimeoutError):
                 why = "it did not answer in time"
@@ -136,6 +136,8 @@ class Client(QObject):
                 why = reply.errorString()
             return Response(False, 0, None, f"cannot reach the MangaColor backend at {self.base_url}: {why}", unreachable=True, timed_out=timed_out)
         status = int(status)
+        if raw and 200 <= status < 300:
+            return Response(True, status, None, raw=data)
         value = api.parse_json(data)
         if 200 <= status < 300:
             return Response(True, status, value)
@@ -149,14 +151,15 @@ class Client(QObject):
     def options(self, callback: Callback) -> Pending:
         return self._send("GET", api.OPTIONS, None, callback, None)
 
-    def submit(self, body: dict, callback: Callback) -> Pending:
-        return self._send("POST", api.JOBS, api.encode_body(body), callback, None)
+    def submit(self, body: dict | bytes, callback: Callback) -> Pending:
+        data = body if isinstance(body, (bytes, bytearray)) else api.encode_body(body)
+        return self._send("POST", api.JOBS, bytes(data), callback, None)
 
     def job(self, job_id: str, callback: Callback) -> Pending:
         return self._send("GET", api.job_path(job_id), None, callback, None)
 
-    def result(self, job_id: str, callback: Callback) -> Pending:
-        return self._send("GET", api.result_path(job_id), None, callback, None)
+    def result(self, job_id: str, callback: Callback, raw: bool = False) -> Pending:
+        return self._send("GET", api.result_path(job_id), None, callback, None, raw)
 
     def cancel(self, job_id: str, callback: Callback | None = None) -> Pending:
         return self._send("DELETE", api.job_path(job_id), None, callback, None)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import krita as krita_module
 from krita import DockWidget, Krita
-from PyQt5.QtCore import QTimer
 
-from . import model
+from . import actions, model, tools
+from .qt import QTimer
 from .widgets import MangaColorWidget
 
 DOCKER_ID = "mangacolor_docker"
 DOCKER_TITLE = "MangaColor"
+REFRESH_MS = 700
 
 
 class MangaColorDocker(DockWidget):
@@ -18,21 +20,27 @@ class MangaColorDocker(DockWidget):
         self.setWindowTitle(DOCKER_TITLE)
         app = Krita.instance()
         self.model = model.instance(app)
-        self.widget = MangaColorWidget(self.model, app.writeSetting, self)
+        self.widget = MangaColorWidget(
+            self.model,
+            app.writeSetting,
+            self,
+            doc_provider=app.activeDocument,
+            krita_module=krita_module,
+            actions={"new_hint_layer": actions.new_hint_layer, "export_colorize_mask": actions.export_colorize_mask},
+        )
+        self.widget.set_colorize_mask_support(*tools.colorize_mask_support(krita_module, app))
         self.setWidget(self.widget)
-        # Show which layer Colorize would use: libkis has no "active layer changed" signal, so look once
-        # a second while the docker is visible (a cheap call).
+        # Keep the layer pickers in step with the document: libkis has no "layers changed" or "active layer
+        # changed" signal, so look a few times a second while the docker is visible (a cheap walk of the tree).
         self._layer_timer = QTimer(self)
-        self._layer_timer.timeout.connect(self._update_active_layer)
-        self._layer_timer.start(1000)
+        self._layer_timer.timeout.connect(self._refresh)
+        self._layer_timer.start(REFRESH_MS)
         QTimer.singleShot(0, self.model.check_backend)
 
-    def _update_active_layer(self) -> None:
-        if not self.isVisible():
-            return
-        doc = Krita.instance().activeDocument()
-        node = doc.activeNode() if doc is not None else None
-        self.widget.set_active_layer_name(node.name() if node is not None else None)
+    def _refresh(self) -> None:
+        if self.isVisible() and not self.model.busy:
+            self.widget.refresh_roles()
 
-    def canvasChanged(self, canvas):  # required by DockWidget
-        pass
+    def canvasChanged(self, canvas):  # required by DockWidget: the active view changed
+        if self.isVisible():
+            self.widget.refresh_roles()

@@ -2,16 +2,28 @@
 
 The user's layers are sacred. This module only ever
   * reads the ink, hint and reference layers and the selection,
-  * adds the plugin's own result layer (named "MangaColor") directly beneath the ink, or replaces the
-    previous one in place (the new layer is added first, then the old one removed: both undoable),
+  * adds the plugin's own result layer (named "MangaColor") next to the ink, or replaces the previous one,
   * sets the ink layer's blending mode to Multiply (its pixels are never written).
 
-Krita's scripting API cannot insert a layer below the lowest child of a group (addChildNode(x, None)
-puts x on top). When the ink is that lowest layer (a scanned page opened as a single layer is the usual
-case), the result is added above the ink and the very same ink node is then moved back above it
-(removed and re-added: same node, pixels, name, properties and uniqueId).
+Where the result goes:
+  * beneath the ink (the usual case), and the ink blends with Multiply;
+  * when the ink is the lowest layer of its group (a scanned page opened as a single layer), Krita's scripting
+    API cannot insert anything below it, so the result goes directly ABOVE the ink and blends with Multiply
+    itself: the same picture (colour x ink), and the ink node is not touched at all.
 
-Decisions that need no Krita (placement, regions, messages) are pure functions, tested in tests/plugin.
+Undo: Krita 5.1's scripting API records every structural call as its own undo step (there is no way to
+group them), so the order is chosen to make every undo step land on a sane document, the LAST step being
+"Add Layer" of the new result:
+  first run:  [ink -> Multiply, if it is not already]  Add Layer
+  re-run:     Remove Layer (the old result)             Add Layer
+One Ctrl+Z therefore always removes the newest colour layer; a second brings back the previous result (or
+the ink's previous blending mode). Applied.undo_steps says how many steps a run made. (Settings on the new,
+not yet added layer -- its colour space in a grayscale document, Multiply for the above-the-ink case -- are
+recorded by Krita too, as steps that change nothing visible, before those.)
+
+The work is split so that Krita's GUI thread does only what needs Krita (read_inputs: pixelData; and
+apply_result: createNode/setPixelData/addChildNode); conversions and PNG coding (encode_inputs,
+prepare_result) are pure and run in a worker thread (worker.py).
 """
 
 from __future__ import annotations
@@ -19,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
-from . import imaging, pixels
+from . import imaging, pixels, roles
 from .config import DEFAULT_HINT_LAYER, DEFAULT_REFERENCE_LAYER, RESULT_LAYER_NAME
 from .errors import UserError
 
@@ -40,6 +52,7 @@ TYPE_NAMES = {
     "selectionmask": "a selection mask",
     "colorizemask": "a colorize mask",
 }
+MULTIPLY = "multiply"
 
 
 def type_name(node_type: str) -> str:
@@ -100,29 +113,45 @@ def is_own_layer(name: str, node_type: str) -> bool:
 
 @dataclass(frozen=True)
 class Placement:
-    """How to put the result directly beneath the ink. Indices are in childNodes() order (bottom first).
+    """Where the new result goes. Indices are in childNodes() order (bottom first).
 
-    replace: add the new layer directly above `index` (the old result, directly beneath the ink), then
-             remove the old one.
-    above:   add the new layer directly above `index` (the layer directly beneath the ink).
-    restack: the ink is its group's lowest child: add the new layer above the ink, then move the ink
-             node back on top of it.
+    beneath:      add directly above siblings[anchor] (= directly beneath the ink); the ink blends Multiply.
+    replace:      the old result is siblings[old], directly beneath the ink: remove it, then add the new one
+                  directly above siblings[anchor]; when the old one is the lowest child (anchor None), add the
+                  new one above the old one first, then remove the old one.
+    above:        the ink is its group's lowest child: add directly above the ink, the result blends Multiply.
+    replace_above: as `above`, with the old (Multiply) result directly above the ink removed first.
     """
 
     kind: str
-    index: Optional[int] = None
+    anchor: Optional[int] = None
+    old: Optional[int] = None
+
+    @property
+    def result_multiplies(self) -> bool:
+        return self.kind in ("above", "replace_above")
+
+    @property
+    def replaces(self) -> bool:
+        return self.old is not None
 
 
-def plan_placement(siblings: list[tuple[str, str]], ink_index: int) -> Placement:
-    """siblings: (name, type) of the ink's parent's children, bottom first; ink_index: the ink's index."""
+def plan_placement(siblings: list[tuple], ink_index: int) -> Placement:
+    """siblings: (name, type[, blending]) of the ink's parent's children, bottom first; ink_index: the ink's."""
     if not 0 <= ink_index < len(siblings):
         raise ValueError("the ink is not among its parent's children")
     if ink_index == 0:
-        return Placement("restack")
-    below_name, below_type = siblings[ink_index - 1]
-    if is_own_layer(below_name, below_type):
-        return Placement("replace", ink_index - 1)
-    return Placement("above", ink_index - 1)
+        if len(siblings) > 1:
+            above = siblings[1]
+            blending = above[2] if len(above) > 2 else None
+            if is_own_layer(above[0], above[1]) and blending == MULTIPLY:
+                return Placement("replace_above", anchor=0, old=1)
+        return Placement("above", anchor=0)
+    below = siblings[ink_index - 1]
+    if is_own_layer(below[0], below[1]):
+        old = ink_index - 1
+        return Placement("replace", anchor=old - 1 if old > 0 else None, old=old)
+    return Placement("beneath", anchor=ink_index - 1)
 
 
 # --- walking the layer tree -----------------------------------------------------------------------
@@ -133,6 +162,15 @@ def iter_nodes(root: Any) -> Iterator[Any]:
     for child in reversed(list(root.childNodes())):
         yield child
         yield from iter_nodes(child)
+
+
+def iter_layers(root: Any, depth: int = 0) -> Iterator[tuple[int, Any]]:
+    """(depth, node) of every layer (masks left out), top-most first: what the role pickers list."""
+    for child in reversed(list(root.childNodes())):
+        if child.type() in MASK_TYPES:
+            continue
+        yield depth, child
+        yield from iter_layers(child, depth + 1)
 
 
 def same_node(a: Any, b: Any) -> bool:
@@ -151,12 +189,33 @@ def find_by_id(doc: Any, uid: Any) -> Optional[Any]:
     return None
 
 
+def find_by_uid_text(doc: Any, uid: str) -> Optional[Any]:
+    if not uid:
+        return None
+    for node in iter_nodes(doc.rootNode()):
+        if roles.node_uid(node) == uid:
+            return node
+    return None
+
+
 def find_layer(doc: Any, name: str, exclude: tuple = ()) -> Optional[Any]:
     """The top-most node with exactly this name (case-sensitive), skipping `exclude` nodes."""
     if not name:
         return None
     for node in iter_nodes(doc.rootNode()):
         if node.name() == name and not any(same_node(node, e) for e in exclude):
+            return node
+    return None
+
+
+def find_named(doc: Any, name: str, exclude: tuple = ()) -> Optional[Any]:
+    """find_layer, then the same name ignoring case and spaces ('hints', 'HINTS ')."""
+    node = find_layer(doc, name, exclude)
+    if node is not None or not name:
+        return node
+    wanted = roles.normalize_name(name)
+    for node in iter_nodes(doc.rootNode()):
+        if roles.normalize_name(node.name()) == wanted and not any(same_node(node, e) for e in exclude):
             return node
     return None
 
@@ -187,22 +246,183 @@ def document_is_open(app: Any, doc: Any) -> bool:
     return any(same_document(d, doc) for d in app.documents())
 
 
-# --- reading pixels -------------------------------------------------------------------------------
+def document_title(doc: Any) -> str:
+    try:
+        path = str(doc.fileName() or "")
+    except Exception:  # pragma: no cover - defensive
+        path = ""
+    if path:
+        return path.replace("\\", "/").rsplit("/", 1)[-1]
+    return str(doc.name() or "untitled")
 
 
-def read_bgra8(node: Any, rect: Rect, what: str) -> bytes:
-    """The node's pixels in rect (document coordinates) as 8-bit BGRA.
+# --- roles: which layer is the ink, the hints, the reference ---------------------------------------
 
-    Paint layers: their own pixels. Groups, vector, file, fill and clone layers: their rendering."""
-    pixels.check_supported(node.colorModel(), node.colorDepth(), what)
-    if node.type() == "paintlayer":
-        data = node.pixelData(rect.x, rect.y, rect.width, rect.height)
-    else:
-        data = node.projectionPixelData(rect.x, rect.y, rect.width, rect.height)
-    data = bytes(data)
-    if not data:
-        raise UserError(f"Could not read the pixels of {what} ({type_name(node.type())}).")
-    return pixels.to_bgra8(data, node.colorModel(), node.colorDepth(), rect.area)
+
+def ink_of_own_layer(own: Any, other: tuple = ()) -> Optional[Any]:
+    """The ink a result layer belongs to: the layer directly above it (result beneath the ink), or directly
+    below it when the result itself multiplies (result above a lowest ink). None if that cannot be an ink."""
+    try:
+        _, siblings, i = index_in_parent(own)
+    except UserError:
+        return None
+    j = i - 1 if own.blendingMode() == MULTIPLY and i > 0 else i + 1
+    if not 0 <= j < len(siblings):
+        return None
+    cand = siblings[j]
+    t = cand.type()
+    if t in MASK_TYPES or t in NO_PIXEL_TYPES or is_own_layer(cand.name(), t) or any(same_node(cand, o) for o in other):
+        return None
+    return cand
+
+
+# Kept for callers of the old name.
+def ink_above_own_layer(own: Any, other_names: tuple) -> Optional[Any]:  # pragma: no cover - compatibility
+    cand = ink_of_own_layer(own)
+    return None if cand is None or cand.name() in other_names else cand
+
+
+def _can_be_ink(node: Any) -> bool:
+    t = node.type()
+    return t not in MASK_TYPES and t not in NO_PIXEL_TYPES and t != "grouplayer" and not is_own_layer(node.name(), t)
+
+
+def ink_by_name(doc: Any, exclude: tuple = ()) -> Optional[Any]:
+    """The top-most layer named like a line-art layer ('Ink', 'Lineart', 'line art 2'...)."""
+    for node in iter_nodes(doc.rootNode()):
+        if roles.looks_like_ink(node.name()) and _can_be_ink(node) and not any(same_node(node, e) for e in exclude):
+            return node
+    return None
+
+
+@dataclass
+class Resolved:
+    ink: Any
+    hints: Optional[Any]
+    reference: Optional[Any]
+    ink_how: str  # "chosen", "by name", "active layer", "only layer"
+    notes: list[str] = field(default_factory=list)
+    hint_missing_name: str = ""  # for the note when no hint layer is found
+
+
+def _chosen_node(doc: Any, choice: roles.Choice) -> Optional[Any]:
+    return find_by_uid_text(doc, choice.uid) or (find_layer(doc, choice.name) if choice.name else None)
+
+
+def resolve_roles(
+    doc: Any,
+    choices: Optional[dict] = None,
+    hint_name: str = DEFAULT_HINT_LAYER,
+    reference_name: str = DEFAULT_REFERENCE_LAYER,
+    use_active: bool = True,
+) -> Resolved:
+    """Which nodes play which role. Raises UserError when there is no usable ink layer.
+
+    Ink: the layer chosen in the docker; else (auto) the top-most layer named like ink/lineart; else the
+    active layer (interactive) or the document's only layer (use_active=False, e.g. for all open documents).
+    Hints / reference: the chosen layer, none, or (auto) the layer named hint_name / reference_name."""
+    choices = choices or roles.default_choices()
+    notes: list[str] = []
+    ink = None
+    how = ""
+    c_ink, c_hints, c_ref = choices.get("ink", roles.Choice()), choices.get("hints", roles.Choice()), choices.get("reference", roles.Choice())
+
+    if c_ink.kind == roles.LAYER:
+        ink = _chosen_node(doc, c_ink)
+        if ink is None:
+            raise UserError(
+                f"The ink layer '{c_ink.name}' chosen in the MangaColor docker is no longer in this document: "
+                "choose the ink layer again in the docker (or 'Auto')."
+            )
+        how = "chosen"
+
+    def pick(choice: roles.Choice, default_name: str, what: str, exclude: tuple) -> tuple[Optional[Any], str]:
+        if choice.kind == roles.NONE:
+            return None, ""
+        if choice.kind == roles.LAYER:
+            node = _chosen_node(doc, choice)
+            if node is None:
+                notes.append(f"the {what} '{choice.name}' chosen in the docker is no longer in the document: not used")
+            return node, ""
+        return find_named(doc, default_name, exclude=exclude), default_name
+
+    hints, hint_default = pick(c_hints, hint_name, "hint layer", (ink,) if ink is not None else ())
+    reference, _ = pick(c_ref, reference_name, "reference layer", tuple(n for n in (ink, hints) if n is not None))
+    if reference is not None and same_node(reference, hints):
+        reference = None
+
+    if ink is None:
+        ink = ink_by_name(doc, exclude=tuple(n for n in (hints, reference) if n is not None))
+        how = "by name" if ink is not None else ""
+    if ink is None and use_active:
+        ink, active_notes = _active_ink(doc, hints, reference)
+        notes += active_notes
+        how = "active layer"
+    if ink is None:
+        candidates = [
+            n for _, n in iter_layers(doc.rootNode())
+            if _can_be_ink(n) and not same_node(n, hints) and not same_node(n, reference)
+        ]
+        if len(candidates) == 1:
+            ink, how = candidates[0], "only layer"
+        else:
+            raise UserError(
+                "No ink layer: name the line-art layer 'Ink' (or 'Lineart'), or choose it in the MangaColor docker."
+            )
+
+    ink_name = ink.name()
+    if ink.type() in MASK_TYPES:
+        raise UserError(f"The ink '{ink_name}' is {type_name(ink.type())}: choose the ink (line art) layer itself.")
+    if is_own_layer(ink_name, ink.type()):
+        raise UserError(f"The ink layer '{ink_name}' is MangaColor's own result layer: choose the ink (line art) layer.")
+    if same_node(ink, hints):
+        raise UserError(f"'{ink_name}' is chosen both as the ink and as the hint layer: choose another ink or hint layer.")
+    if same_node(ink, reference):
+        raise UserError(f"'{ink_name}' is chosen both as the ink and as the reference layer: choose another layer.")
+    if ink.parentNode() is None:
+        raise UserError("The ink is the document's root: choose the ink (line art) layer.")
+    return Resolved(ink, hints, reference, how, notes, hint_missing_name=hint_default)
+
+
+def _active_ink(doc: Any, hints: Optional[Any], reference: Optional[Any]) -> tuple[Any, list[str]]:
+    ink = doc.activeNode()
+    if ink is None:
+        raise UserError("No active layer: select the ink (line art) layer in the Layers docker, or choose it in the MangaColor docker.")
+    name = ink.name()
+    notes: list[str] = []
+    if ink.type() in MASK_TYPES:
+        raise UserError(f"The active node '{name}' is {type_name(ink.type())}: select the ink (line art) layer itself.")
+    if is_own_layer(name, ink.type()):
+        other = ink_of_own_layer(ink, tuple(n for n in (hints, reference) if n is not None))
+        if other is None:
+            raise UserError(f"The active layer is MangaColor's own result layer '{name}': select the ink (line art) layer.")
+        where = "below" if ink.blendingMode() == MULTIPLY else "above"
+        notes.append(f"the active layer is MangaColor's result layer: colorizing the ink layer '{other.name()}' {where} it")
+        return other, notes
+    if same_node(ink, hints):
+        raise UserError(f"The active layer is the hint layer '{name}': select the ink (line art) layer, or choose it in the MangaColor docker.")
+    if same_node(ink, reference):
+        raise UserError(f"The active layer is the reference layer '{name}': select the ink (line art) layer, or choose it in the MangaColor docker.")
+    return ink, notes
+
+
+def preview_roles(doc: Any, choices: Optional[dict], hint_name: str, reference_name: str) -> dict:
+    """For the docker's pickers: role -> (node or None, text), never raising."""
+    try:
+        r = resolve_roles(doc, choices, hint_name, reference_name)
+    except UserError as exc:
+        text = str(exc).split(":")[0]
+        return {"ink": (None, text), "hints": (None, ""), "reference": (None, "")}
+    except Exception as exc:  # pragma: no cover - defensive: the docker must not break
+        return {"ink": (None, f"{exc.__class__.__name__}"), "hints": (None, ""), "reference": (None, "")}
+    return {
+        "ink": (r.ink, r.ink.name()),
+        "hints": (r.hints, r.hints.name() if r.hints is not None else "none"),
+        "reference": (r.reference, r.reference.name() if r.reference is not None else "none"),
+    }
+
+
+# --- reading pixels (GUI thread) ----------------------------------------------------------------------
 
 
 def check_readable_layer(node: Any, role: str, name: str) -> list[str]:
@@ -220,72 +440,101 @@ def check_readable_layer(node: Any, role: str, name: str) -> list[str]:
     return []
 
 
-def ink_above_own_layer(own: Any, other_names: tuple) -> Optional[Any]:
-    """The layer directly above a result layer, if it can be that result's ink (else None)."""
+@dataclass
+class RawLayer:
+    """A layer's pixels as Krita gave them (its own model/depth), for the worker to convert."""
+
+    name: str
+    data: bytes
+    model: str
+    depth: str
+    rect: "Rect"
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data)
+
+
+def read_raw(node: Any, rect: Rect, what: str) -> RawLayer:
+    """The node's pixels in rect (document coordinates). Paint layers: their own pixels. Groups, vector,
+    file, fill and clone layers: their rendering."""
+    model, depth = node.colorModel(), node.colorDepth()
     try:
-        _, siblings, i = index_in_parent(own)
-    except UserError:
-        return None
-    if i + 1 >= len(siblings):
-        return None
-    above = siblings[i + 1]
-    t = above.type()
-    if t in MASK_TYPES or t in NO_PIXEL_TYPES or is_own_layer(above.name(), t) or above.name() in other_names:
-        return None
-    return above
+        pixels.check_supported(model, depth, what)
+    except pixels.UnsupportedFormat as exc:
+        raise UserError(str(exc)) from None
+    if node.type() == "paintlayer":
+        data = node.pixelData(rect.x, rect.y, rect.width, rect.height)
+    else:
+        data = node.projectionPixelData(rect.x, rect.y, rect.width, rect.height)
+    data = bytes(data)
+    if not data:
+        raise UserError(f"Could not read the pixels of {what} ({type_name(node.type())}).")
+    return RawLayer(node.name(), data, model, depth, rect)
 
 
-# --- collecting the inputs of one colorization ------------------------------------------------------
+def read_bgra8(node: Any, rect: Rect, what: str) -> bytes:
+    raw = read_raw(node, rect, what)
+    return pixels.to_bgra8(raw.data, raw.model, raw.depth, rect.area)
 
 
 @dataclass
-class Inputs:
+class Target:
+    """Where a result belongs: enough to put it into the document later (also from the history)."""
+
     document: Any
-    ink: Any
     ink_id: Any
     ink_name: str
     region: Rect
     doc_size: tuple[int, int]
     doc_format: tuple[str, str]
-    mask: Optional[bytes]  # 8-bit selection over region; None = all of region
-    ink_b64: str
-    hints_b64: Optional[str] = None
-    references_b64: list[str] = field(default_factory=list)
-    hint_name: Optional[str] = None
-    reference_name: Optional[str] = None
+    mask: Optional[bytes] = None  # 8-bit selection over region; None = all of region
+
+    @property
+    def full_page(self) -> bool:
+        return self.mask is None and self.region.area == self.doc_size[0] * self.doc_size[1]
+
+    @property
+    def result_format(self) -> tuple[str, str]:
+        """The result layer is RGB/Alpha at the document's depth (grayscale documents included)."""
+        return "RGBA", self.doc_format[1]
+
+
+@dataclass
+class RawInputs:
+    target: Target
+    ink: RawLayer
+    hints: Optional[RawLayer] = None
+    reference: Optional[RawLayer] = None
+    has_selection: bool = False
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def nbytes(self) -> int:
+        return sum(r.nbytes for r in (self.ink, self.hints, self.reference) if r is not None)
 
-def collect_inputs(app: Any, hint_name: str = DEFAULT_HINT_LAYER, reference_name: str = DEFAULT_REFERENCE_LAYER) -> Inputs:
-    """Read everything a colorization needs from the active document. Raises UserError."""
-    doc = app.activeDocument()
+
+def read_inputs(
+    app: Any,
+    doc: Any = None,
+    choices: Optional[dict] = None,
+    hint_name: str = DEFAULT_HINT_LAYER,
+    reference_name: str = DEFAULT_REFERENCE_LAYER,
+    use_active: bool = True,
+) -> RawInputs:
+    """Everything a colorization needs from a document, as raw bytes (GUI thread). Raises UserError."""
+    doc = doc if doc is not None else app.activeDocument()
     if doc is None:
         raise UserError("No document is open: open a black-and-white manga page first.")
     try:
         pixels.check_supported(doc.colorModel(), doc.colorDepth(), "The document")
     except pixels.UnsupportedFormat as exc:
         raise UserError(str(exc)) from None
-
-    ink = doc.activeNode()
-    if ink is None:
-        raise UserError("No active layer: select the ink (line art) layer in the Layers docker.")
-    ink_name = ink.name()
-    notes: list[str] = []
-    if ink.type() in MASK_TYPES:
-        raise UserError(f"The active node '{ink_name}' is {type_name(ink.type())}: select the ink (line art) layer itself.")
-    if is_own_layer(ink_name, ink.type()):
-        above = ink_above_own_layer(ink, (hint_name, reference_name))
-        if above is None:
-            raise UserError(f"The active layer is MangaColor's own result layer '{ink_name}': select the ink (line art) layer.")
-        notes.append(f"the active layer is MangaColor's result layer: colorizing the ink layer '{above.name()}' above it")
-        ink, ink_name = above, above.name()
-    if hint_name and ink_name == hint_name:
-        raise UserError(f"The active layer is the hint layer '{hint_name}': select the ink (line art) layer.")
-    if reference_name and ink_name == reference_name:
-        raise UserError(f"The active layer is the reference layer '{reference_name}': select the ink (line art) layer.")
-    notes += check_readable_layer(ink, "ink layer", ink_name)
-    if ink.parentNode() is None:
-        raise UserError("The active node is the document's root: select the ink (line art) layer.")
+    if choices is None:
+        choices = roles.load(doc)
+    res = resolve_roles(doc, choices, hint_name, reference_name, use_active)
+    ink, ink_name = res.ink, res.ink.name()
+    notes = list(res.notes) + check_readable_layer(ink, "ink layer", ink_name)
 
     doc_w, doc_h = int(doc.width()), int(doc.height())
     selection = doc.selection()
@@ -304,129 +553,227 @@ def collect_inputs(app: Any, hint_name: str = DEFAULT_HINT_LAYER, reference_name
         if pixels.mask_is_full(mask):
             mask = None
 
-    try:
-        ink_bgra = read_bgra8(ink, region, f"The ink layer '{ink_name}'")
-    except pixels.UnsupportedFormat as exc:
-        raise UserError(str(exc)) from None
-    if not pixels.has_content(ink_bgra):
-        where = "in the selected area" if selection is not None else ""
-        raise UserError(f"The ink layer '{ink_name}' is empty {where}: select the layer with the line art.".replace("  ", " "))
-    ink_b64 = imaging.encode_png_b64(imaging.ink_image(ink_bgra, region.width, region.height))
+    if hasattr(doc, "waitForDone"):
+        doc.waitForDone()  # strokes still running would be half in the pixels
+    target = Target(doc, ink.uniqueId(), ink_name, region, (doc_w, doc_h), (doc.colorModel(), doc.colorDepth()), mask)
+    raw = RawInputs(target, read_raw(ink, region, f"The ink layer '{ink_name}'"), has_selection=selection is not None, notes=notes)
 
-    inputs = Inputs(
-        document=doc,
-        ink=ink,
-        ink_id=ink.uniqueId(),
-        ink_name=ink_name,
-        region=region,
-        doc_size=(doc_w, doc_h),
-        doc_format=(doc.colorModel(), doc.colorDepth()),
-        mask=mask,
-        ink_b64=ink_b64,
-        notes=notes,
-    )
-
-    hint = find_layer(doc, hint_name, exclude=(ink,)) if hint_name else None
+    hint = res.hints
     if hint is None:
-        inputs.notes.append(f"no hint layer named '{hint_name}': colorizing without hints")
+        if res.hint_missing_name:
+            raw.notes.append(f"no hint layer named '{res.hint_missing_name}': colorizing without hints")
     else:
-        inputs.notes += check_readable_layer(hint, "hint layer", hint_name)
-        try:
-            hint_bgra = read_bgra8(hint, region, f"The hint layer '{hint_name}'")
-        except pixels.UnsupportedFormat as exc:
-            raise UserError(str(exc)) from None
+        hint_name_found = hint.name()
+        raw.notes += check_readable_layer(hint, "hint layer", hint_name_found)
+        raw.hints = read_raw(hint, region, f"The hint layer '{hint_name_found}'")
         if hint.colorModel() == "GRAYA":
-            inputs.notes.append(
-                f"the hint layer '{hint_name}' is grayscale, so its hints carry no colour "
+            raw.notes.append(
+                f"the hint layer '{hint_name_found}' is grayscale, so its hints carry no colour "
                 "(Layer > Convert > Convert Layer Color Space > RGB/Alpha)"
             )
-        if pixels.has_content(hint_bgra):
-            inputs.hints_b64 = imaging.encode_png_b64(imaging.qimage_from_bgra8(hint_bgra, region.width, region.height))
-            inputs.hint_name = hint_name
-        else:
-            where = "in the selected area" if selection is not None else ""
-            inputs.notes.append(f"the hint layer '{hint_name}' is empty {where}: colorizing without hints".replace("  ", " "))
 
-    ref = find_layer(doc, reference_name, exclude=(ink, hint)) if reference_name and reference_name != hint_name else None
+    ref = res.reference
     if ref is not None:
-        inputs.notes += check_readable_layer(ref, "reference layer", reference_name)
+        ref_name = ref.name()
+        raw.notes += check_readable_layer(ref, "reference layer", ref_name)
         bounds = Rect.of(ref.bounds()).intersected(Rect(0, 0, doc_w, doc_h))
         if bounds.empty:
-            inputs.notes.append(f"the reference layer '{reference_name}' is empty: ignored")
+            raw.notes.append(f"the reference layer '{ref_name}' is empty: ignored")
         else:
-            try:
-                ref_bgra = read_bgra8(ref, bounds, f"The reference layer '{reference_name}'")
-            except pixels.UnsupportedFormat as exc:
-                raise UserError(str(exc)) from None
-            if pixels.has_content(ref_bgra):
-                ref_img = imaging.on_white(imaging.qimage_from_bgra8(ref_bgra, bounds.width, bounds.height))
-                inputs.references_b64.append(imaging.encode_png_b64(ref_img))
-                inputs.reference_name = reference_name
-            else:
-                inputs.notes.append(f"the reference layer '{reference_name}' is empty: ignored")
+            raw.reference = read_raw(ref, bounds, f"The reference layer '{ref_name}'")
+    return raw
+
+
+# --- converting and encoding (worker thread: no krita calls) -----------------------------------------
+
+
+@dataclass
+class Inputs:
+    target: Target
+    ink_b64: str
+    hints_b64: Optional[str] = None
+    references_b64: list[str] = field(default_factory=list)
+    hint_name: Optional[str] = None
+    reference_name: Optional[str] = None
+    notes: list[str] = field(default_factory=list)
+
+    # the old flat attributes, read by tests and messages
+    @property
+    def document(self) -> Any:
+        return self.target.document
+
+    @property
+    def ink_id(self) -> Any:
+        return self.target.ink_id
+
+    @property
+    def ink_name(self) -> str:
+        return self.target.ink_name
+
+    @property
+    def region(self) -> Rect:
+        return self.target.region
+
+    @property
+    def doc_size(self) -> tuple[int, int]:
+        return self.target.doc_size
+
+    @property
+    def mask(self) -> Optional[bytes]:
+        return self.target.mask
+
+
+def encode_inputs(raw: RawInputs) -> Inputs:
+    """RawInputs -> the PNGs the backend wants. Pure (QImage + bytes): runs in a worker thread."""
+    t = raw.target
+    region = t.region
+    where = " in the selected area" if raw.has_selection else ""
+    ink_bgra = pixels.to_bgra8(raw.ink.data, raw.ink.model, raw.ink.depth, region.area)
+    raw.ink.data = b""  # free the raw copy early: a 16-bit 6000x8500 page is 400 MB
+    if not pixels.has_content(ink_bgra):
+        raise UserError(f"The ink layer '{t.ink_name}' is empty{where}: select the layer with the line art.")
+    inputs = Inputs(t, imaging.encode_png_b64(imaging.ink_image(ink_bgra, region.width, region.height)), notes=list(raw.notes))
+    del ink_bgra
+
+    if raw.hints is not None:
+        hint_bgra = pixels.to_bgra8(raw.hints.data, raw.hints.model, raw.hints.depth, region.area)
+        raw.hints.data = b""
+        if pixels.has_content(hint_bgra):
+            inputs.hints_b64 = imaging.encode_png_b64(imaging.qimage_from_bgra8(hint_bgra, region.width, region.height))
+            inputs.hint_name = raw.hints.name
+        else:
+            inputs.notes.append(f"the hint layer '{raw.hints.name}' is empty{where}: colorizing without hints")
+
+    if raw.reference is not None:
+        r = raw.reference
+        ref_bgra = pixels.to_bgra8(r.data, r.model, r.depth, r.rect.area)
+        r.data = b""
+        if pixels.has_content(ref_bgra):
+            ref_img = imaging.on_white(imaging.qimage_from_bgra8(ref_bgra, r.rect.width, r.rect.height))
+            inputs.references_b64.append(imaging.encode_png_b64(ref_img))
+            inputs.reference_name = r.name
+        else:
+            inputs.notes.append(f"the reference layer '{r.name}' is empty: ignored")
     return inputs
 
 
-# --- writing the result -----------------------------------------------------------------------------
+def collect_inputs(
+    app: Any,
+    hint_name: str = DEFAULT_HINT_LAYER,
+    reference_name: str = DEFAULT_REFERENCE_LAYER,
+    doc: Any = None,
+    choices: Optional[dict] = None,
+) -> Inputs:
+    """read_inputs + encode_inputs in one call (tests, scripts)."""
+    inputs = encode_inputs(read_inputs(app, doc, choices, hint_name, reference_name))
+    inputs.ink = find_by_id(inputs.target.document, inputs.target.ink_id)  # type: ignore[attr-defined]
+    return inputs
+
+
+@dataclass
+class Prepared:
+    """A result ready for setPixelData: bytes in the result layer's format, mask applied."""
+
+    data: bytes
+    width: int
+    height: int
+
+
+def prepare_result(target: Target, color_bgra: bytes, width: int, height: int) -> Prepared:
+    """Check the size, apply the selection mask, convert to the layer's format. Pure: worker thread."""
+    region = target.region
+    if (width, height) != (region.width, region.height):
+        raise UserError(
+            f"The backend returned a {width}x{height} result for a {region.width}x{region.height} area: not applied."
+        )
+    if target.mask is not None:
+        color_bgra = imaging.apply_mask(color_bgra, target.mask, width, height)
+    model, depth = target.result_format
+    return Prepared(pixels.from_bgra8(color_bgra, model, depth), width, height)
+
+
+def prepare_png(target: Target, png: bytes) -> Prepared:
+    """The backend's colour layer (PNG bytes) -> Prepared. Pure: worker thread."""
+    try:
+        img = imaging.decode_png(png, "colour layer")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return prepare_result(target, imaging.bgra8_from_qimage(img), img.width(), img.height())
+
+
+# --- writing the result (GUI thread) ------------------------------------------------------------------
 
 
 @dataclass
 class Applied:
     layer_name: str
     replaced: bool
-    restacked: bool
+    placement: str  # Placement.kind
+    undo_steps: int  # Krita undo steps that change the document (see the module docstring)
     notes: list[str] = field(default_factory=list)
+    layer_id: Any = None
+
+    @property
+    def restacked(self) -> bool:  # the ink was the lowest layer: the result went above it
+        return self.placement in ("above", "replace_above")
+
+    @property
+    def above(self) -> bool:
+        return self.restacked
 
 
-def apply_result(app: Any, inputs: Inputs, color_bgra: bytes, width: int, height: int) -> Applied:
-    """Put the colour layer (8-bit BGRA of the region) directly beneath the ink. Raises UserError."""
-    doc = inputs.document
+def apply_result(app: Any, target: Any, color: Any, width: int, height: int) -> Applied:
+    """Put the colour layer into the document next to the ink. Raises UserError.
+
+    target: a Target (or Inputs); color: 8-bit BGRA bytes of the region, or a Prepared."""
+    if isinstance(target, Inputs):
+        target = target.target
+    doc = target.document
     if not document_is_open(app, doc):
         raise UserError("The document was closed while colorizing: the result was not applied.")
-    if (int(doc.width()), int(doc.height())) != inputs.doc_size:
+    if (int(doc.width()), int(doc.height())) != target.doc_size:
         raise UserError("The canvas size changed while colorizing: the result was not applied. Press Colorize again.")
-    region = inputs.region
-    if (width, height) != (region.width, region.height):
-        raise UserError(
-            f"The backend returned a {width}x{height} result for a {region.width}x{region.height} area: not applied."
-        )
-    ink = find_by_id(doc, inputs.ink_id)
+    prepared = color if isinstance(color, Prepared) else prepare_result(target, color, width, height)
+    ink = find_by_id(doc, target.ink_id)
     if ink is None:
-        raise UserError(f"The ink layer '{inputs.ink_name}' was deleted while colorizing: the result was not applied.")
+        raise UserError(f"The ink layer '{target.ink_name}' was deleted while colorizing: the result was not applied.")
 
-    if inputs.mask is not None:
-        color_bgra = imaging.apply_mask(color_bgra, inputs.mask, width, height)
+    if hasattr(doc, "waitForDone"):
+        doc.waitForDone()
+    parent, siblings, ink_index = index_in_parent(ink)
+    plan = plan_placement([(s.name(), s.type(), s.blendingMode()) for s in siblings], ink_index)
 
-    doc.waitForDone()
     layer = doc.createNode(RESULT_LAYER_NAME, "paintlayer")
     if layer is None:
         raise UserError("Krita could not create the result layer.")
     notes: list[str] = []
-    model, depth = doc.colorModel(), doc.colorDepth()
-    if model != "RGBA":
+    model, depth = target.result_format
+    if (layer.colorModel(), layer.colorDepth()) != (model, depth):
         # A grayscale document cannot hold colour: keep the colour in an RGB layer of the same depth.
-        if not layer.setColorSpace("RGBA", depth, RESULT_PROFILE):
-            raise UserError(f"Krita could not make an RGB/Alpha {depth} layer in this {model} document.")
+        if not layer.setColorSpace(model, depth, RESULT_PROFILE) or layer.colorModel() != model:
+            raise UserError(f"Krita could not make an RGB/Alpha {depth} layer in this {doc.colorModel()} document.")
         notes.append(
             "the document is grayscale: the MangaColor layer keeps its colours, but Krita shows them only "
             "after Image > Convert Image Color Space > RGB/Alpha"
         )
-    data = pixels.from_bgra8(color_bgra, layer.colorModel(), layer.colorDepth())
-    layer.setPixelData(data, region.x, region.y, region.width, region.height)
+    region = target.region
+    layer.setPixelData(prepared.data, region.x, region.y, region.width, region.height)
+    if plan.result_multiplies:
+        layer.setBlendingMode(MULTIPLY)  # on the detached layer: the ink itself stays untouched
 
-    parent, siblings, ink_index = index_in_parent(ink)
-    plan = plan_placement([(s.name(), s.type()) for s in siblings], ink_index)
-    if plan.kind == "replace":
-        old = siblings[plan.index]
-        parent.addChildNode(layer, old)  # new directly above the old one, i.e. beneath the ink...
-        old.remove()  # ...then the old one goes: both steps are undoable
-    elif plan.kind == "above":
-        parent.addChildNode(layer, siblings[plan.index])
-    else:  # restack: the ink is the lowest child
-        parent.addChildNode(layer, ink)
-        ink.remove()
-        parent.addChildNode(ink, layer)
-        ink = find_by_id(doc, inputs.ink_id) or ink
-    ink.setBlendingMode("multiply")
+    steps = 0
+    if not plan.result_multiplies and ink.blendingMode() != MULTIPLY:
+        ink.setBlendingMode(MULTIPLY)
+        steps += 1
+    old = siblings[plan.old] if plan.old is not None else None
+    if plan.kind == "replace" and plan.anchor is None:
+        # the old result is the lowest child: nothing to anchor on once it is gone, so add first
+        parent.addChildNode(layer, old)
+        old.remove()
+    else:
+        if old is not None:
+            old.remove()
+        parent.addChildNode(layer, siblings[plan.anchor])
+    steps += 2 if old is not None else 1
     doc.refreshProjection()
-    return Applied(RESULT_LAYER_NAME, plan.kind == "replace", plan.kind == "restack", notes)
+    return Applied(RESULT_LAYER_NAME, old is not None, plan.kind, steps, notes, layer.uniqueId())

@@ -1,6 +1,7 @@
 """QImage helpers: wrap 8-bit BGRA bytes, composite, mask, and encode/decode base64 PNG.
 
-Only PyQt5 (no Krita): unit-testable with QT_QPA_PLATFORM=offscreen.
+Only Qt (qt.py: PyQt5 or PyQt6), no Krita: unit-testable with QT_QPA_PLATFORM=offscreen, and safe to call
+from a worker thread (QImage is not a GUI object).
 QImage.Format_ARGB32 is non-premultiplied 0xAARRGGBB, i.e. bytes B G R A in memory on little-endian
 machines: exactly the 8-bit BGRA that pixels.py produces from Krita's pixelData.
 """
@@ -11,8 +12,7 @@ import base64
 import binascii
 import sys
 
-from PyQt5.QtCore import QBuffer, QByteArray, QIODevice, Qt
-from PyQt5.QtGui import QColor, QImage, QPainter
+from .qt import QBuffer, QByteArray, QColor, QImage, QIODevice, QPainter, qbytes
 
 if sys.byteorder != "little":  # pragma: no cover - Krita ships on little-endian machines only
     raise ImportError("MangaColor's pixel handling assumes a little-endian machine")
@@ -97,7 +97,7 @@ def encode_png(img: QImage) -> bytes:
     buf.close()
     if not ok:
         raise ValueError("could not encode the image as PNG")
-    return bytes(data)
+    return qbytes(data)
 
 
 def encode_png_b64(img: QImage) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PyQt5.QtCore import QObject, QProcess, QProcessEnvironment, pyqtSignal
+from .qt import QObject, QProcess, QProcessEnvironment, pyqtSignal, qbytes
 
 from .config import join_command
 
@@ -79,13 +79,23 @@ class ServerProcess(QObject):
         proc.start()
         return None
 
+    @property
+    def pid(self) -> int:
+        """The process id while it runs, else 0."""
+        if not self.running:
+            return 0
+        try:
+            return int(self._process.processId())
+        except Exception:  # pragma: no cover - defensive
+            return 0
+
     def describe(self) -> str:
         return join_command(self.command)
 
     def _read(self) -> None:
         if self._process is None:
             return
-        text = bytes(self._process.readAllStandardOutput()).decode("utf-8", "replace")
+        text = qbytes(self._process.readAllStandardOutput()).decode("utf-8", "replace")
         self._output = (self._output + text)[-OUTPUT_KEEP:]
 
     def _error(self, error: QProcess.ProcessError) -> None:

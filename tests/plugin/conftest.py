@@ -1,4 +1,4 @@
-"""Plugin tests without Krita: a mock `krita` module and PyQt5 on the offscreen platform."""
+"""Plugin tests without Krita: a mock `krita` module and PyQt (qt.py) on the offscreen platform."""
 
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ for p in (str(ROOT), str(HERE)):
         sys.path.insert(0, p)
 
 import pytest  # noqa: E402
-from PyQt5.QtCore import QEventLoop  # noqa: E402
-from PyQt5.QtWidgets import QApplication  # noqa: E402
+from krita_mangacolor.qt import QApplication, QEventLoop  # noqa: E402
 
 import mock_krita  # noqa: E402
 
@@ -60,6 +59,7 @@ def krita(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MANGACOLOR_URL", raising=False)
     model.reset_instance()
+    mock_krita.enable_colorize_mask(False)
     app = mock_krita.Krita.reset()
     yield app
     if model._instance is not None:

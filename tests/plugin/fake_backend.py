@@ -3,7 +3,10 @@
 It speaks the documented contract: bearer token on everything except /v1/health, JSON bodies,
 {"error": ...} on failures, jobs that go queued -> running -> done over a few polls. The colour layer
 it returns is the hint colour where a hint is, a fixed colour elsewhere, fully opaque.
-Run as a script (python fake_backend.py --port N) to test the plugin starting a server.
+GET /v1/options answers with OPTIONS (the real backend's shape) and jobs refuse unknown options, like it.
+Run as a script (python fake_backend.py --port N [--job-seconds S]) to test the plugin starting a server, or
+as a slow backend for the real-Krita test (cancel mid-run, a big page); GET /v1/_test/requests lists what
+it received (method, path, options) for such a test.
 """
 
 from __future__ import annotations
@@ -21,11 +24,20 @@ from typing import Any, Optional
 from PIL import Image
 
 FILL = (200, 170, 140)
+OPTIONS = [
+    {"name": "reference_mode", "type": "enum", "choices": ["histogram", "palette"], "default": "histogram",
+     "help": "How references guide colour."},
+    {"name": "working_size", "type": "int", "min": 64, "max": 4096, "default": 768,
+     "help": "Long side in pixels at which the network runs."},
+    {"name": "keep_white", "type": "bool", "default": True, "help": "Keep near-white paper pure white."},
+    {"name": "flat_regions", "type": "float", "min": 0.0, "max": 1.0, "default": 0.6,
+     "help": "How much each line-enclosed region is flattened to one colour."},
+]
 
 
 def b64png(img: Image.Image) -> str:
     buf = io.BytesIO()
-    img.save(buf, format="PNG")
+    img.save(buf, format="PNG", compress_level=1)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -46,6 +58,8 @@ class FakeBackend:
         self.health_status = 200
         self.post_delay = 0.0  # seconds POST /v1/jobs takes (to cancel during the upload)
         self.result_size: Optional[tuple[int, int]] = None  # lie about the result size
+        self.options = [dict(o) for o in OPTIONS]  # what GET /v1/options offers (None: answer 404)
+        self.job_seconds = 0.0  # > 0: a job is done this many seconds after it was made (not by polls)
         self.lock = threading.Lock()
         backend = self
 
@@ -107,7 +121,17 @@ class FakeBackend:
             if self.health_status != 200:
                 return self.health_status, {"error": "health says no"}
             return 200, {"status": "ok", "version": "0.1.0", "api_version": "v1", "device": "cpu", "model_version": "fake-1"}
+        if method == "GET" and path == "/v1/options":
+            if self.options is None:
+                return 404, {"error": "Not Found"}
+            return 200, {"options": self.options}
+        if method == "GET" and path == "/v1/_test/requests":
+            with self.lock:
+                return 200, {"requests": [[m, p, (b or {}).get("options") if isinstance(b, dict) else None] for m, p, b in self.requests]}
         if method == "POST" and path == "/v1/jobs":
+            unknown = sorted(set((body or {}).get("options") or {}) - {o["name"] for o in (self.options or [])})
+            if unknown:
+                return 400, {"error": f"unknown option(s): {', '.join(unknown)}"}
             if self.post_delay:
                 time.sleep(self.post_delay)
             if self.reject:
@@ -126,6 +150,7 @@ class FakeBackend:
                 "ink": ink,
                 "hints": hints,
                 "body": body,
+                "created": time.monotonic(),
             }
             self.jobs[job["id"]] = job
             return 202, self.job_json(job)
@@ -144,7 +169,12 @@ class FakeBackend:
                 return 200, self.result(job)
             if job["status"] in ("queued", "running"):
                 job["polls"] += 1
-                if job["polls"] >= self.polls_until_done:
+                if self.job_seconds > 0:
+                    elapsed = time.monotonic() - job["created"]
+                    if elapsed < self.job_seconds:
+                        job.update(status="running", progress=min(0.99, elapsed / self.job_seconds), stage="network", position=0)
+                        return 200, self.job_json(job)
+                if self.job_seconds > 0 or job["polls"] >= self.polls_until_done:
                     if self.fail_with:
                         job.update(status="failed", error=self.fail_with)
                     else:
@@ -179,11 +209,20 @@ def main() -> None:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--token", default="secret-token")
     p.add_argument("--exit-at-once", action="store_true", help="print something and exit 3 (a broken server)")
+    p.add_argument("--job-seconds", type=float, default=0.0, help="a job takes this long (default: two polls)")
+    p.add_argument("--token-file", help="write the token here (as the real backend does), for the plugin to read")
     args = p.parse_args()
     if args.exit_at_once:
         print("fake backend: cannot load the model weights")
         raise SystemExit(3)
+    if args.token_file:
+        import os
+
+        os.makedirs(os.path.dirname(args.token_file), exist_ok=True)
+        with open(args.token_file, "w", encoding="utf-8") as f:
+            f.write(args.token + "\n")
     backend = FakeBackend(args.token, args.port)
+    backend.job_seconds = args.job_seconds
     print(f"fake backend on {backend.url}", flush=True)
     backend.httpd.serve_forever()
 

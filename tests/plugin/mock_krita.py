@@ -9,6 +9,11 @@ Behaviour copied from Krita 5.1.5 (checked in the real application, see tests/kr
   * RGBA integer pixels are stored B G R A; GRAYA as gray, alpha; U16 little-endian;
   * Document.selection() is None without a selection; Selection.pixelData is 1 byte a pixel;
   * a new document has one opaque white paint layer named "Background".
+  * Document.setAnnotation/annotation/annotationTypes keep bytes per type (saved in the .kra by Krita);
+  * every structural call (addChildNode, remove, setBlendingMode, setColorSpace) is ONE undo step, also
+    on a node not yet in the document (Krita 5.1 records those too); setPixelData/setName/setVisible are
+    not undoable. Document.undo() (test helper) undoes one step, like Edit > Undo;
+  * ColorizeMask exists only after enable_colorize_mask() (Krita 5.2+); Krita.version() follows.
 Every mutation is logged in Document.log so tests can prove that nothing else changed.
 """
 
@@ -17,8 +22,9 @@ from __future__ import annotations
 import uuid
 from typing import Any, Optional
 
-from PyQt5.QtCore import QObject, QRect, pyqtSignal
-from PyQt5.QtWidgets import QAction, QDockWidget
+from krita_mangacolor.qt import QAction, QByteArray, QDockWidget, QObject, QRect, pyqtSignal
+
+VERSION = "5.1.5"
 
 _BPP = {("RGBA", "U8"): 4, ("RGBA", "U16"): 8, ("GRAYA", "U8"): 2, ("GRAYA", "U16"): 4, ("RGBA", "F32"): 16, ("RGBA", "F16"): 8, ("CMYKA", "U8"): 5}
 PROFILES = {"RGBA": "sRGB-elle-V2-srgbtrc.icc", "GRAYA": "Gray-D50-elle-V2-srgbtrc.icc", "CMYKA": "Chemical proof"}
@@ -45,6 +51,12 @@ class _NodeData:
         self.rendering: Optional[bytearray] = None  # what projectionPixelData returns for non-paint layers
         if node_type != "paintlayer":
             self.rendering = bytearray(doc._w * doc._h * bpp)
+
+
+def _wrap(d: "_NodeData") -> "Node":
+    if d.type == "colorizemask":
+        return _ColorizeMask(d, fresh=False)
+    return Node(d)
 
 
 class Node:
@@ -80,7 +92,7 @@ class Node:
         return self._d.type
 
     def childNodes(self) -> list["Node"]:
-        return [Node(c) for c in self._d.children]
+        return [_wrap(c) for c in self._d.children]
 
     def parentNode(self) -> Optional["Node"]:
         return Node(self._d.parent) if self._d.parent is not None else None
@@ -97,15 +109,18 @@ class Node:
             kids.insert(kids.index(above._d) + 1, child._d)
         child._d.parent = self._d
         self._d.doc.log.append(("addChildNode", child._d.name))
+        self._d.doc._push_undo("Add Layer", lambda c=child._d, p=self._d: (p.children.remove(c), setattr(c, "parent", None)))
         return True
 
     def remove(self) -> bool:
         parent = self._d.parent
         if parent is None:
             return False
+        index = parent.children.index(self._d)
         parent.children.remove(self._d)
         self._d.parent = None
         self._log("remove")
+        self._d.doc._push_undo("Remove Layer", lambda c=self._d, p=parent, i=index: (p.children.insert(i, c), setattr(c, "parent", p)))
         return True
 
     # properties
@@ -114,7 +129,9 @@ class Node:
 
     def setBlendingMode(self, mode: str) -> None:
         self._log(f"setBlendingMode:{mode}")
+        old = self._d.blending
         self._d.blending = mode
+        self._d.doc._push_undo("Composition Mode Change", lambda d=self._d, old=old: setattr(d, "blending", old))
 
     def visible(self) -> bool:
         return self._d.visible
@@ -145,6 +162,7 @@ class Node:
         if d.pixels is not None and any(d.pixels):
             raise NotImplementedError("mock krita converts only empty layers")
         self._log(f"setColorSpace:{model}/{depth}")
+        d.doc._push_undo("Convert Layer Color Space", lambda: None)  # only ever used on new, empty layers
         d.model, d.depth, d.profile = model, depth, profile
         d.bpp = _BPP[(model, depth)]
         if d.pixels is not None:
@@ -268,6 +286,10 @@ class Document:
         self._selection: Optional[Selection] = None
         self.refreshes = 0
         self.closed = False
+        self._annotations: dict[str, tuple[str, bytes]] = {}
+        self._modified = False
+        self._file_name = ""
+        self.undo_stack: list[tuple[str, Any]] = []
 
     def __repr__(self) -> str:
         return f"<mock Document {self._name} {self._w}x{self._h} {self._model}/{self._depth}>"
@@ -300,7 +322,7 @@ class Document:
         return Node(_NodeData(self, name, node_type, self._model, self._depth))
 
     def activeNode(self) -> Optional[Node]:
-        return Node(self._active) if self._active is not None else None
+        return _wrap(self._active) if self._active is not None else None
 
     def setActiveNode(self, node: Optional[Node]) -> None:
         self._active = node._d if node is not None else None
@@ -330,11 +352,184 @@ class Document:
         found = walk(self._root)
         return Node(found) if found else None
 
+    def fileName(self) -> str:
+        return self._file_name
+
+    def setFileName(self, name: str) -> None:
+        self._file_name = name
+
+    def modified(self) -> bool:
+        return self._modified
+
+    def setModified(self, value: bool) -> None:
+        self._modified = bool(value)
+
+    def annotationTypes(self) -> list[str]:
+        return list(self._annotations)
+
+    def annotation(self, type_: str) -> QByteArray:
+        return QByteArray(self._annotations.get(type_, ("", b""))[1])
+
+    def annotationDescription(self, type_: str) -> str:
+        return self._annotations.get(type_, ("", b""))[0]
+
+    def setAnnotation(self, type_: str, description: str, data: Any) -> None:
+        raw = bytes(data.data()) if hasattr(data, "data") else bytes(data)
+        self._annotations[type_] = (description, raw)
+
+    def removeAnnotation(self, type_: str) -> None:
+        self._annotations.pop(type_, None)
+
+    def createColorizeMask(self, name: str) -> "_ColorizeMask":
+        if not _COLORIZE_MASK["enabled"]:
+            raise AttributeError("createColorizeMask needs Krita 5.2")
+        return _ColorizeMask(_NodeData(self, name, "colorizemask", "GRAYA", "U8"))
+
     # test helpers (not libkis)
+    def _push_undo(self, text: str, inverse: Any) -> None:
+        self.undo_stack.append((text, inverse))
+
+    def undo(self) -> str:
+        """Edit > Undo: one step. Returns the step's text."""
+        text, inverse = self.undo_stack.pop()
+        inverse()
+        return text
+
     def add_layer(self, name: str, node_type: str = "paintlayer", model: Optional[str] = None, depth: Optional[str] = None, parent: Optional[Node] = None) -> Node:
         node = Node(_NodeData(self, name, node_type, model or self._model, depth or self._depth))
         (parent or self.rootNode()).addChildNode(node, None)
         return node
+
+
+class ManagedColor:
+    def __init__(self, model: str = "RGBA", depth: str = "U8", profile: str = ""):
+        self.rgb = (0, 0, 0)
+
+    @staticmethod
+    def fromQColor(qcolor: Any, canvas: Any = None) -> "ManagedColor":
+        c = ManagedColor()
+        c.rgb = (qcolor.red(), qcolor.green(), qcolor.blue())
+        return c
+
+    def colorForCanvas(self, canvas: Any) -> Any:
+        from krita_mangacolor.qt import QColor
+
+        return QColor(*self.rgb)
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, ManagedColor) and other.rgb == self.rgb
+
+    def __hash__(self) -> int:
+        return hash(self.rgb)
+
+
+class _ColorizeMask(Node):
+    """Krita 5.2's colorize mask: key strokes are (colour, 8-bit alpha device) pairs."""
+
+    def __init__(self, data: "_NodeData", fresh: bool = True):
+        super().__init__(data)
+        if not fresh:
+            return
+        data.keystrokes = []  # [(ManagedColor, bytearray over the document)]
+        data.edit_key_strokes = False
+        data.show_output = False
+
+    def initializeKeyStrokeColors(self, colors: list, transparent_index: int = -1) -> None:
+        if self._d.keystrokes:
+            raise RuntimeError("mock krita: key stroke colours are initialized once")
+        if self._d.parent is None:
+            raise RuntimeError("mock krita: the mask must be added to a layer first")
+        W, H = self._d.doc._w, self._d.doc._h
+        self._d.keystrokes = [(c, bytearray(W * H)) for c in colors]
+
+    def keyStrokesColors(self) -> list:
+        return [c for c, _ in self._d.keystrokes]
+
+    def setKeyStrokePixelData(self, value: Any, color: Any, x: int, y: int, w: int, h: int) -> bool:
+        raw = bytes(value.data()) if hasattr(value, "data") else bytes(value)
+        if len(raw) < w * h:
+            return False
+        W = self._d.doc._w
+        for c, dev in self._d.keystrokes:
+            if c == color:
+                for row in range(h):
+                    dev[(y + row) * W + x : (y + row) * W + x + w] = raw[row * w : (row + 1) * w]
+                return True
+        return False
+
+    def keyStrokePixelData(self, color: Any, x: int, y: int, w: int, h: int) -> bytes:
+        W = self._d.doc._w
+        for c, dev in self._d.keystrokes:
+            if c == color:
+                return b"".join(bytes(dev[(y + r) * W + x : (y + r) * W + x + w]) for r in range(h))
+        return b""
+
+    def setEditKeyStrokes(self, on: bool) -> None:
+        self._d.edit_key_strokes = on
+
+    def setShowOutput(self, on: bool) -> None:
+        self._d.show_output = on
+
+
+_COLORIZE_MASK = {"enabled": False}
+
+
+def enable_colorize_mask(on: bool = True) -> None:
+    """Pretend to be Krita 5.2 (ColorizeMask in the module) or 5.1 (no ColorizeMask)."""
+    global VERSION
+    import sys
+
+    module = sys.modules[__name__]
+    _COLORIZE_MASK["enabled"] = on
+    VERSION = "5.2.2" if on else "5.1.5"
+    if on:
+        module.ColorizeMask = _ColorizeMask
+    elif "ColorizeMask" in module.__dict__:
+        del module.__dict__["ColorizeMask"]
+
+
+class Resource:
+    def __init__(self, name: str):
+        self._name = name
+
+    def name(self) -> str:
+        return self._name
+
+
+class Canvas:
+    pass
+
+
+class View:
+    def __init__(self, window: "Window"):
+        self.window = window
+        self.preset: Optional[str] = None
+        self.brush_size = 10.0
+        self.fg = ManagedColor()
+        self.opacity = 0.5
+        self.blending = "overlay"
+        self._canvas = Canvas()
+
+    def canvas(self) -> Canvas:
+        return self._canvas
+
+    def setCurrentBrushPreset(self, resource: Resource) -> None:
+        self.preset = resource.name()
+
+    def setBrushSize(self, size: float) -> None:
+        self.brush_size = size
+
+    def foregroundColor(self) -> ManagedColor:
+        return self.fg
+
+    def setForeGroundColor(self, color: ManagedColor) -> None:
+        self.fg = color
+
+    def setPaintingOpacity(self, opacity: float) -> None:
+        self.opacity = opacity
+
+    def setCurrentBlendingMode(self, mode: str) -> None:
+        self.blending = mode
 
 
 class Notifier(QObject):
@@ -347,6 +542,10 @@ class Window(QObject):
     def __init__(self):
         super().__init__()
         self.created_actions: dict[str, QAction] = {}
+        self.view = View(self)
+
+    def activeView(self) -> View:
+        return self.view
 
     def createAction(self, name: str, text: str, menu: str = "tools/scripts") -> QAction:
         action = QAction(text, self)
@@ -367,6 +566,8 @@ class Krita(QObject):
         self.docker_factories: list[Any] = []
         self._notifier = Notifier()
         self._window = Window()
+        self._presets = {n: Resource(n) for n in ("a) Eraser Circle", "b) Basic-1", "b) Basic-5 Size", "c) Pencil-2")}
+        self._app_actions: dict[str, QAction] = {}
 
     @classmethod
     def instance(cls) -> "Krita":
@@ -423,7 +624,22 @@ class Krita(QObject):
         return self._window
 
     def actions(self) -> list[QAction]:
-        return list(self._window.created_actions.values())
+        return list(self._window.created_actions.values()) + list(self._app_actions.values())
+
+    def action(self, name: str) -> QAction:
+        if name in self._window.created_actions:
+            return self._window.created_actions[name]
+        if name not in self._app_actions:
+            a = QAction(name, self._window)
+            a.setObjectName(name)
+            self._app_actions[name] = a
+        return self._app_actions[name]
+
+    def version(self) -> str:
+        return VERSION
+
+    def resources(self, kind: str) -> dict:
+        return dict(self._presets) if kind == "preset" else {}
 
 
 class Extension(QObject):

@@ -27,11 +27,29 @@ def test_action_and_shortcut(krita, monkeypatch):
     window = mock_krita.Window()
     ext.createActions(window)
     action = window.created_actions["mangacolor_colorize"]
-    assert action.shortcut().toString() == "Ctrl+Shift+M"
+    assert action.shortcut().toString() == "Ctrl+Shift+M" and action.text() == "MangaColor: Colorize"
     calls = []
-    monkeypatch.setattr(m.ColorizeModel, "colorize", lambda self: calls.append(self))
+    monkeypatch.setattr(m.ColorizeModel, "colorize", lambda self, doc=None: calls.append(self))
     action.trigger()
     assert calls and calls[0] is m.instance()
+    assert sorted(window.created_actions) == sorted(
+        ["mangacolor_colorize", "mangacolor_new_hint_layer", "mangacolor_colorize_all", "mangacolor_export_colorize_mask"]
+    )
+    export = window.created_actions["mangacolor_export_colorize_mask"]
+    assert not export.isEnabled() and "Needs Krita 5.2" in export.toolTip()
+    assert window.created_actions["mangacolor_colorize_all"].text() == "MangaColor: Colorize all open documents"
+
+
+def test_action_file_lists_every_action():
+    import re
+    from pathlib import Path
+
+    from krita_mangacolor import extension
+
+    text = (Path(extension.__file__).parent / "mangacolor.action").read_text()
+    assert re.findall(r'<Action name="([^"]+)"', text) == [a[0] for a in extension.ACTIONS]
+    for action_id, label, _, _ in extension.ACTIONS:
+        assert f"<text>{label}</text>" in text
 
 
 def test_docker_button_runs_and_shows_errors(krita):
@@ -39,7 +57,7 @@ def test_docker_button_runs_and_shows_errors(krita):
 
     factory = mock_krita.DockWidgetFactory("mangacolor_docker", 1, MangaColorDocker)
     dock = factory.create()
-    from PyQt5.QtWidgets import QLabel, QPushButton
+    from krita_mangacolor.qt import QLabel, QPushButton
 
     button = dock.findChild(QPushButton, "mangacolor_colorize_button")
     cancel = dock.findChild(QPushButton, "mangacolor_cancel_button")
@@ -51,7 +69,7 @@ def test_docker_button_runs_and_shows_errors(krita):
 
 
 def test_busy_state_toggles_buttons(krita):
-    from PyQt5.QtWidgets import QPushButton
+    from krita_mangacolor.qt import QPushButton
 
     from krita_mangacolor.widgets import MangaColorWidget
 
@@ -88,7 +106,7 @@ def test_settings_are_saved_to_krita(krita, monkeypatch):
 
 
 def test_docker_with_a_page_and_no_backend(krita, monkeypatch):
-    from PyQt5.QtWidgets import QLabel, QPushButton
+    from krita_mangacolor.qt import QLabel, QPushButton
 
     from krita_mangacolor.docker import MangaColorDocker
 
@@ -99,3 +117,91 @@ def test_docker_with_a_page_and_no_backend(krita, monkeypatch):
     status = dock.findChild(QLabel, "mangacolor_status")
     wait_until(lambda: status.text().startswith("Error:"), 10, "an error")
     assert "not running at http://127.0.0.1:9" in status.text()
+
+
+def test_role_pickers_list_layers_and_store_the_choice(krita):
+    from krita_mangacolor import roles
+    from krita_mangacolor.widgets import MangaColorWidget
+
+    doc, ink, hint = make_page(krita)
+    pencils = doc.add_layer("Pencils")
+    mdl = m.instance(krita)
+    w = MangaColorWidget(mdl, krita.writeSetting)
+    ink_combo, hint_combo, ref_combo = (w.role_combos[r] for r in ("ink", "hints", "reference"))
+    assert ink_combo.itemText(0) == "Auto: Ink"
+    assert hint_combo.itemText(0) == "Auto: Hints" and hint_combo.itemText(1) == "None"
+    assert ref_combo.itemText(0) == "Auto (none)"
+    assert [ink_combo.itemText(i) for i in range(1, ink_combo.count())] == ["Pencils", "Ink", "Hints", "Background"]
+    assert w.pick_role("ink", "Pencils")
+    assert roles.load(doc)["ink"] == roles.Choice.layer(pencils) and doc.modified()
+    assert w.role_combos["ink"].currentText() == "Pencils"
+    assert w.pick_role("hints", roles.NONE)
+    assert roles.load(doc)["hints"].kind == roles.NONE
+    # another document: its own choices
+    other, _, _ = make_page(krita)
+    w.refresh_roles()
+    assert w.role_combos["ink"].currentIndex() == 0
+    krita.setActiveDocument(doc)
+    w.refresh_roles()
+    assert w.role_combos["ink"].currentText() == "Pencils" and w.role_combos["hints"].currentText() == "None"
+    # the chosen layer deleted: shown as missing, colorize says so
+    pencils.remove()
+    w.refresh_roles()
+    assert w.role_combos["ink"].currentText() == "Pencils (missing)"
+
+
+def test_option_controls_are_built_from_the_backend(krita):
+    from krita_mangacolor import options
+    from krita_mangacolor.qt import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
+    from krita_mangacolor.widgets import OPTION_PREFIX, MangaColorWidget
+    from fake_backend import OPTIONS
+
+    mdl = m.instance(krita)
+    w = MangaColorWidget(mdl, krita.writeSetting)
+    assert w.options_empty.isVisibleTo(w) and not w._option_widgets
+    specs = options.parse_schema({"options": OPTIONS + [{"name": "style", "type": "color", "default": [1, 2, 3], "help": "Future."}]})
+    mdl.option_specs = specs
+    mdl.options_changed.emit()
+    kinds = {name: type(widget) for name, widget in w._option_widgets.items()}
+    assert kinds == {"reference_mode": QComboBox, "working_size": QSpinBox, "keep_white": QCheckBox, "flat_regions": QDoubleSpinBox, "style": QLineEdit}
+    for spec in specs:
+        widget = w.findChild(type(w._option_widgets[spec.name]), OPTION_PREFIX + spec.name)
+        assert widget is not None and widget.toolTip().startswith(spec.help)
+    spin = w._option_widgets["working_size"]
+    assert (spin.minimum(), spin.maximum(), spin.value()) == (64, 4096, 768)
+    spin.setValue(1024)
+    w._option_widgets["keep_white"].setChecked(False)
+    w._option_widgets["style"].setText("[4, 5, 6]")
+    w._option_widgets["style"].editingFinished.emit()
+    assert mdl.job_options() == {"reference_mode": "histogram", "working_size": 1024, "keep_white": False, "flat_regions": 0.6, "style": [4, 5, 6]}
+    assert "1024" in krita.readSetting("mangacolor", "options", "")
+    w.options_reset.click()
+    assert mdl.job_options()["working_size"] == 768 and w._option_widgets["working_size"].value() == 768
+
+
+def test_history_list_and_restore_button(krita):
+    from krita_mangacolor.document import Rect
+    from krita_mangacolor.widgets import MangaColorWidget
+
+    mdl = m.instance(krita)
+    w = MangaColorWidget(mdl, krita.writeSetting)
+    assert w.history_list.count() == 0 and not w.restore_button.isEnabled()
+    for _ in range(2):
+        mdl.history.add(document=None, doc_name="p.kra", ink_id=1, ink_name="Ink", region=Rect(0, 0, 4, 4), doc_size=(4, 4), color_png=b"x", width=4, height=4)
+    mdl.history_changed.emit()
+    assert w.history_list.count() == 2 and w.history_list.item(0).text().startswith("#2 ")
+    assert w.restore_button.isEnabled()
+    calls = []
+    mdl.restore = lambda entry_id: calls.append(entry_id)
+    w.restore_button.click()
+    assert calls == [2]
+
+
+def test_backend_buttons(krita):
+    from krita_mangacolor.widgets import MangaColorWidget
+
+    mdl = m.instance(krita)
+    w = MangaColorWidget(mdl, krita.writeSetting)
+    assert not w.stop_button.isEnabled()  # nothing started by MangaColor
+    assert w.start_button.isEnabled()
+    assert w.export_mask_button.isEnabled() is False and "5.2" in w.export_mask_button.toolTip()

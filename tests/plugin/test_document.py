@@ -24,14 +24,24 @@ def color_result(w, h, bgra=(60, 120, 180, 255)):
 
 
 def test_plan_placement():
-    P, L, O = "paintlayer", ("Paper", "paintlayer"), ("MangaColor", "paintlayer")
-    assert plan_placement([L, ("Ink", P)], 1) == Placement("above", 0)
-    assert plan_placement([L, O, ("Ink", P)], 2) == Placement("replace", 1)
-    assert plan_placement([("Ink", P), L], 0) == Placement("restack")
+    P, L, O = "paintlayer", ("Paper", "paintlayer", "normal"), ("MangaColor", "paintlayer", "normal")
+    OM = ("MangaColor", "paintlayer", "multiply")
+    ink = ("Ink", P, "normal")
+    assert plan_placement([L, ink], 1) == Placement("beneath", anchor=0)
+    # re-run: the old result beneath the ink goes first, the new one is anchored on the layer below it
+    assert plan_placement([L, O, ink], 2) == Placement("replace", anchor=0, old=1)
+    # ...unless the old result is the lowest child: then the new one is added above it first
+    assert plan_placement([O, ink], 1) == Placement("replace", anchor=None, old=0)
+    # the ink is the lowest layer: the result goes above it and multiplies
+    assert plan_placement([ink, L], 0) == Placement("above", anchor=0)
+    assert plan_placement([ink], 0).result_multiplies
+    assert plan_placement([ink, OM, L], 0) == Placement("replace_above", anchor=0, old=1)
+    assert plan_placement([ink, O], 0) == Placement("above", anchor=0)  # a normal layer above is the user's
     # a group (or a renamed layer) named like ours is not ours
-    assert plan_placement([("MangaColor", "grouplayer"), ("Ink", P)], 1) == Placement("above", 0)
+    assert plan_placement([("MangaColor", "grouplayer", "normal"), ink], 1) == Placement("beneath", anchor=0)
     # an own layer elsewhere in the stack is not replaced: another ink may own it
-    assert plan_placement([O, L, ("Ink", P)], 2) == Placement("above", 1)
+    assert plan_placement([O, L, ink], 2) == Placement("beneath", anchor=1)
+    assert plan_placement([("Paper", P), ("Ink", P)], 1) == Placement("beneath", anchor=0)  # 2-tuples still work
     with pytest.raises(ValueError):
         plan_placement([L], 3)
 
@@ -129,35 +139,43 @@ def test_no_document(krita):
         document.collect_inputs(krita)
 
 
+def scan_page(krita, **kw):
+    """A page whose line layer has no ink-like name: the active layer decides."""
+    doc, ink, hint = make_page(krita, **kw)
+    ink.setName("Scan")
+    doc.log.clear()
+    return doc, ink, hint
+
+
 def test_no_active_layer(krita):
-    doc, ink, hint = make_page(krita)
+    doc, ink, hint = scan_page(krita)
     doc.setActiveNode(None)
     with pytest.raises(UserError, match="No active layer"):
         document.collect_inputs(krita)
 
 
 def test_hint_layer_active_is_refused(krita):
-    doc, ink, hint = make_page(krita)
+    doc, ink, hint = scan_page(krita)
     doc.setActiveNode(hint)
     with pytest.raises(UserError, match="is the hint layer 'Hints': select the ink"):
         document.collect_inputs(krita)
 
 
 def test_own_result_layer_active_means_the_ink_above_it(krita):
-    doc, ink, hint = make_page(krita)
+    doc, ink, hint = scan_page(krita)
     inputs = document.collect_inputs(krita)
     document.apply_result(krita, inputs, color_result(40, 30), 40, 30)
     own = [n for n in doc.rootNode().childNodes() if n.name() == "MangaColor"][0]
     doc.setActiveNode(own)  # e.g. Krita activated it, or the user clicked it
     inputs = document.collect_inputs(krita)
     assert inputs.ink == ink
-    assert "the active layer is MangaColor's result layer: colorizing the ink layer 'Ink' above it" in inputs.notes
+    assert "the active layer is MangaColor's result layer: colorizing the ink layer 'Scan' above it" in inputs.notes
     assert document.apply_result(krita, inputs, color_result(40, 30), 40, 30).replaced
-    assert names(doc.rootNode()) == ["Background", "Hints", "MangaColor", "Ink"]
+    assert names(doc.rootNode()) == ["Background", "Hints", "MangaColor", "Scan"]
 
 
 def test_own_result_layer_on_top_is_refused(krita):
-    doc, ink, hint = make_page(krita)
+    doc, ink, hint = scan_page(krita)
     own = doc.add_layer("MangaColor")
     doc.setActiveNode(own)
     with pytest.raises(UserError, match="own result layer"):
@@ -165,7 +183,7 @@ def test_own_result_layer_on_top_is_refused(krita):
 
 
 def test_mask_active_is_refused(krita):
-    doc, ink, hint = make_page(krita)
+    doc, ink, hint = scan_page(krita)
     mask = doc.add_layer("Transparency Mask", "transparencymask", parent=ink)
     doc.setActiveNode(mask)
     with pytest.raises(UserError, match="transparency mask: select the ink"):
@@ -235,7 +253,8 @@ def test_result_goes_directly_beneath_ink_and_ink_multiplies(krita):
     inputs = document.collect_inputs(krita)
     applied = document.apply_result(krita, inputs, color_result(40, 30), 40, 30)
     assert names(doc.rootNode()) == ["Background", "Hints", "MangaColor", "Ink"]
-    assert not applied.replaced and not applied.restacked
+    assert not applied.replaced and not applied.restacked and applied.placement == "beneath"
+    assert applied.undo_steps == 2  # Composition Mode Change (the ink), Add Layer
     after = snapshot(doc)
     new = [uid for uid in after if uid not in before]
     assert len(new) == 1 and after[new[0]]["name"] == "MangaColor" and after[new[0]]["blending"] == "normal"
@@ -259,27 +278,60 @@ def test_colorize_again_replaces_own_layer_in_place(krita):
     assert names(doc.rootNode()) == ["Background", "Hints", "MangaColor", "Ink"]
     after = snapshot(doc)
     assert first.uniqueId() not in after
-    # added first, at the old one's place; then the old one removed
-    assert [e for e in doc.log if e[0] in ("addChildNode", "remove")] == [("addChildNode", "MangaColor"), ("remove", "MangaColor")]
+    # the old one removed first, then the new one added at its place: the last undo step is "Add Layer"
+    assert [e for e in doc.log if e[0] in ("addChildNode", "remove")] == [("remove", "MangaColor"), ("addChildNode", "MangaColor")]
+    assert applied.undo_steps == 2 and not any(e[0].startswith("setBlendingMode") for e in doc.log)
     for uid, state in before.items():
         if uid != first.uniqueId():
             assert after[uid] == state
 
 
-def test_ink_lowest_in_its_group_is_restacked_not_touched(krita):
+def test_ink_lowest_in_its_group_gets_a_multiplying_result_above_and_is_not_touched(krita):
     doc, ink, _ = make_page(krita, hints=False, ink_on_bottom=True)  # the scanned-page case
-    ink_pixels = bytes(ink.pixelData(0, 0, 40, 30))
+    before = snapshot(doc)
     inputs = document.collect_inputs(krita)
     applied = document.apply_result(krita, inputs, color_result(40, 30), 40, 30)
-    assert applied.restacked
-    assert names(doc.rootNode()) == ["MangaColor", "Ink"]
-    top = doc.rootNode().childNodes()[1]
-    assert top.uniqueId() == ink.uniqueId() and top.blendingMode() == "multiply"
-    assert bytes(top.pixelData(0, 0, 40, 30)) == ink_pixels
-    # and again: now the layer beneath is ours, replaced in place
+    assert applied.placement == "above" and applied.above and applied.undo_steps == 1
+    assert names(doc.rootNode()) == ["Ink", "MangaColor"]
+    result = doc.rootNode().childNodes()[1]
+    assert result.blendingMode() == "multiply"
+    after = snapshot(doc)
+    assert after[ink.uniqueId()] == before[ink.uniqueId()]  # not even its blending mode changed
+    assert [e for e in doc.log if e[1] == "Ink"] == []
+    # and again: the old multiplying result above the ink is replaced
+    doc.log.clear()
     inputs = document.collect_inputs(krita)
-    assert document.apply_result(krita, inputs, color_result(40, 30), 40, 30).replaced
-    assert names(doc.rootNode()) == ["MangaColor", "Ink"]
+    applied = document.apply_result(krita, inputs, color_result(40, 30, (1, 2, 3, 255)), 40, 30)
+    assert applied.replaced and applied.placement == "replace_above" and applied.undo_steps == 2
+    assert names(doc.rootNode()) == ["Ink", "MangaColor"]
+    assert bytes(doc.rootNode().childNodes()[1].pixelData(0, 0, 1, 1)) == bytes([1, 2, 3, 255])
+    # the active layer being that result means the ink BELOW it
+    doc.setActiveNode(doc.rootNode().childNodes()[1])
+    ink.setName("Scan")
+    inputs = document.collect_inputs(krita)
+    assert inputs.ink_name == "Scan" and any("below it" in n for n in inputs.notes)
+
+
+def test_one_undo_removes_the_new_result_and_all_steps_restore_the_page(krita):
+    """Mirrors Krita 5.1 (each libkis call is one undo step): checked for real in tests/krita_e2e."""
+    doc, ink, hint = make_page(krita)
+    start = snapshot(doc)
+    depth = len(doc.undo_stack)
+    first = document.apply_result(krita, document.collect_inputs(krita), color_result(40, 30), 40, 30)
+    assert doc.undo() == "Add Layer"
+    assert names(doc.rootNode()) == ["Background", "Hints", "Ink"]
+    while len(doc.undo_stack) > depth:
+        doc.undo()
+    assert snapshot(doc) == start and first.undo_steps == 2
+    # re-run on top of a first result: one undo = no colour layer, two = the first result back
+    document.apply_result(krita, document.collect_inputs(krita), color_result(40, 30), 40, 30)
+    mid = snapshot(doc)
+    depth = len(doc.undo_stack)
+    again = document.apply_result(krita, document.collect_inputs(krita), color_result(40, 30, (9, 9, 9, 255)), 40, 30)
+    assert again.undo_steps == 2
+    assert doc.undo() == "Add Layer" and "MangaColor" not in names(doc.rootNode())
+    assert doc.undo() == "Remove Layer"
+    assert len(doc.undo_stack) == depth and snapshot(doc) == mid
 
 
 def test_ink_inside_a_group(krita):

@@ -74,10 +74,14 @@ def test_colorize_end_to_end(krita, backend):
     assert after[hint.uniqueId()] == before[hint.uniqueId()]
     # the requests: health without token, then submit, polls, result
     paths = [(meth, path) for meth, path, _ in backend.requests]
-    assert paths[0] == ("GET", "/v1/health") and paths[1] == ("POST", "/v1/jobs")
+    assert paths[:3] == [("GET", "/v1/health"), ("GET", "/v1/options"), ("POST", "/v1/jobs")]
     assert paths[-1][1].endswith("/result")
-    body = backend.requests[1][2]
+    body = backend.requests[2][2]
     assert set(body) == {"ink", "hints", "references", "options"} and body["hints"] and body["references"] == []
+    # every option the backend offers, at its default
+    assert body["options"] == {"reference_mode": "histogram", "working_size": 768, "keep_white": True, "flat_regions": 0.6}
+    assert "one undo step" in message or "2 undo steps" in message
+    assert len(mdl.history) == 1 and set(mdl.stats) >= {"gui_read", "encode", "gui_submit", "decode", "gui_apply", "total"}
     for st in ("preparing", "connecting", "submitting", "running", "downloading", "applying", "done"):
         assert st in states
     assert mdl.state == m.DONE and not mdl.busy

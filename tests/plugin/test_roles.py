@@ -1,0 +1,150 @@
+"""Layer roles: defaults by name, choices stored in the document, resolution for one and for all documents."""
+
+import pytest
+
+from helpers import RED, fill, make_page, names
+from krita_mangacolor import document, roles
+from krita_mangacolor.errors import UserError
+from krita_mangacolor.roles import AUTO, LAYER, NONE, Choice
+
+
+@pytest.mark.parametrize("name", ["Ink", "ink", "Inks", "Inking", "Lineart", "line art", "Line-Art", "LINE_ART 2", "lines", "Linework", "Ink (scan)"])
+def test_ink_like_names(name):
+    assert roles.looks_like_ink(name)
+
+
+@pytest.mark.parametrize("name", ["Background", "Hints", "Pink", "Inkwell tones", "Sketch", "Colors", "Layer 1", ""])
+def test_not_ink_like_names(name):
+    assert not roles.looks_like_ink(name)
+
+
+def test_choices_encode_decode_and_garbage():
+    c = {"ink": Choice(LAYER, "abc", "Lines"), "hints": Choice(NONE), "reference": Choice()}
+    assert roles.decode(roles.encode(c)) == c
+    assert roles.decode(b"not json") == roles.default_choices()
+    assert roles.decode(b'{"ink": "none", "hints": 7}') == roles.default_choices()  # the ink is never "none"
+    assert roles.decode(None) == roles.default_choices()
+
+
+def test_uid_text_of_quuid_and_uuid():
+    from krita_mangacolor.qt import QtCore
+
+    q = QtCore.QUuid("{C4F02249-589D-459C-BEDA-48DBEF16694B}")
+    assert roles.uid_text(q) == "c4f02249-589d-459c-beda-48dbef16694b"
+    import uuid
+
+    assert roles.uid_text(uuid.UUID("c4f02249-589d-459c-beda-48dbef16694b")) == "c4f02249-589d-459c-beda-48dbef16694b"
+
+
+def test_auto_ink_by_name_even_when_hints_are_active(krita):
+    doc, ink, hint = make_page(krita)
+    doc.setActiveNode(hint)  # the colourist was just painting hints
+    r = document.resolve_roles(doc)
+    assert r.ink == ink and r.ink_how == "by name" and r.hints == hint and r.reference is None
+
+
+def test_auto_ink_falls_back_to_the_active_layer(krita):
+    doc, ink, hint = make_page(krita)
+    ink.setName("Page 7")
+    r = document.resolve_roles(doc)
+    assert r.ink == ink and r.ink_how == "active layer"
+
+
+def test_hint_and_reference_found_ignoring_case(krita):
+    doc, ink, hint = make_page(krita)
+    hint.setName("hints")
+    ref = doc.add_layer("REFERENCE")
+    r = document.resolve_roles(doc)
+    assert r.hints == hint and r.reference == ref
+
+
+def test_choices_stored_in_the_document_annotation(krita):
+    doc, ink, hint = make_page(krita)
+    lines = doc.add_layer("Pencils")
+    colours = doc.add_layer("My colours")
+    roles.set_choice(doc, "ink", Choice.layer(lines))
+    roles.set_choice(doc, "hints", Choice.layer(colours))
+    roles.set_choice(doc, "reference", Choice(NONE))
+    assert doc.annotationTypes() == [roles.ANNOTATION_TYPE]
+    raw = bytes(doc.annotation(roles.ANNOTATION_TYPE).data())
+    assert b'"name": "Pencils"' in raw
+    loaded = roles.load(doc)
+    assert loaded["ink"].uid == roles.node_uid(lines) and loaded["hints"].name == "My colours" and loaded["reference"].kind == NONE
+    r = document.resolve_roles(doc, loaded)
+    assert r.ink == lines and r.hints == colours and r.reference is None and r.ink_how == "chosen"
+
+
+def test_chosen_layer_found_by_name_when_its_id_changed(krita):
+    doc, ink, hint = make_page(krita)
+    roles.set_choice(doc, "ink", Choice(LAYER, "0000-gone", "Ink"))
+    assert document.resolve_roles(doc).ink == ink
+
+
+def test_chosen_ink_deleted_is_a_clear_error(krita):
+    doc, ink, hint = make_page(krita)
+    lines = doc.add_layer("Pencils")
+    roles.set_choice(doc, "ink", Choice.layer(lines))
+    lines.remove()
+    with pytest.raises(UserError, match="'Pencils' chosen in the MangaColor docker is no longer in this document"):
+        document.resolve_roles(doc, roles.load(doc))
+
+
+def test_chosen_hints_deleted_is_a_note(krita):
+    doc, ink, hint = make_page(krita)
+    roles.set_choice(doc, "hints", Choice.layer(hint))
+    hint.remove()
+    r = document.resolve_roles(doc, roles.load(doc))
+    assert r.hints is None and any("no longer in the document" in n for n in r.notes)
+
+
+def test_same_layer_as_ink_and_hints_is_refused(krita):
+    doc, ink, hint = make_page(krita)
+    roles.set_choice(doc, "ink", Choice.layer(hint))
+    roles.set_choice(doc, "hints", Choice.layer(hint))
+    with pytest.raises(UserError, match="both as the ink and as the hint layer"):
+        document.resolve_roles(doc, roles.load(doc))
+
+
+def test_for_all_documents_the_active_layer_is_not_guessed(krita):
+    doc, ink, hint = make_page(krita)
+    ink.setName("Page 7")
+    other = doc.add_layer("Sketch")
+    with pytest.raises(UserError, match="No ink layer"):
+        document.resolve_roles(doc, None, use_active=False)
+    other.remove()
+    bg = doc.rootNode().childNodes()[0]
+    bg.remove()  # one layer left besides the hints: that is the ink
+    r = document.resolve_roles(doc, None, use_active=False)
+    assert r.ink == ink and r.ink_how == "only layer"
+
+
+def test_inputs_follow_the_choices(krita):
+    doc, ink, hint = make_page(krita)
+    colours = doc.add_layer("Colours")
+    fill(colours, 10, 10, 2, 2, RED)
+    roles.set_choice(doc, "hints", Choice.layer(colours))
+    inputs = document.collect_inputs(krita)
+    assert inputs.hint_name == "Colours"
+    roles.set_choice(doc, "hints", Choice(NONE))
+    inputs = document.collect_inputs(krita)
+    assert inputs.hints_b64 is None and not any("no hint layer" in n for n in inputs.notes)
+
+
+def test_preview_never_raises(krita):
+    doc, ink, hint = make_page(krita)
+    ink.setName("Page")
+    doc.setActiveNode(hint)
+    p = document.preview_roles(doc, None, "Hints", "Reference")
+    assert p["ink"][0] is None and "hint layer" in p["ink"][1]
+    ink.setName("Ink")
+    p = document.preview_roles(doc, None, "Hints", "Reference")
+    assert p["ink"] == (ink, "Ink") and p["hints"] == (hint, "Hints") and p["reference"] == (None, "none")
+    assert names(doc.rootNode()) == ["Background", "Hints", "Ink"]
+
+
+def test_session_store_without_annotation_api(krita, monkeypatch):
+    doc, ink, hint = make_page(krita)
+    monkeypatch.setattr(roles, "has_annotations", lambda d: False)
+    assert roles.save(doc, {"ink": Choice.layer(ink), "hints": Choice(), "reference": Choice()}) is False
+    assert roles.load(doc)["ink"].name == "Ink"
+    assert AUTO == "auto"
