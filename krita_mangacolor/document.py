@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
 from . import imaging, pixels, roles
+from .qt import QByteArray, qbytes
 from .config import DEFAULT_HINT_LAYER, DEFAULT_REFERENCE_LAYER, RESULT_LAYER_NAME
 from .errors import UserError
 
@@ -442,10 +443,11 @@ def check_readable_layer(node: Any, role: str, name: str) -> list[str]:
 
 @dataclass
 class RawLayer:
-    """A layer's pixels as Krita gave them (its own model/depth), for the worker to convert."""
+    """A layer's pixels as Krita gave them (its own model/depth), for the worker to convert. `data` is the
+    QByteArray from pixelData, turned into bytes only in the worker (a 204 MB copy kept off the GUI thread)."""
 
     name: str
-    data: bytes
+    data: Any
     model: str
     depth: str
     rect: "Rect"
@@ -467,15 +469,14 @@ def read_raw(node: Any, rect: Rect, what: str) -> RawLayer:
         data = node.pixelData(rect.x, rect.y, rect.width, rect.height)
     else:
         data = node.projectionPixelData(rect.x, rect.y, rect.width, rect.height)
-    data = bytes(data)
-    if not data:
+    if data is None or len(data) == 0:
         raise UserError(f"Could not read the pixels of {what} ({type_name(node.type())}).")
     return RawLayer(node.name(), data, model, depth, rect)
 
 
 def read_bgra8(node: Any, rect: Rect, what: str) -> bytes:
     raw = read_raw(node, rect, what)
-    return pixels.to_bgra8(raw.data, raw.model, raw.depth, rect.area)
+    return pixels.to_bgra8(qbytes(raw.data), raw.model, raw.depth, rect.area)
 
 
 @dataclass
@@ -623,33 +624,45 @@ class Inputs:
         return self.target.mask
 
 
+def _take_bgra8(layer: RawLayer, n_pixels: int) -> bytes:
+    data = qbytes(layer.data)
+    layer.data = b""  # free the raw copy early: a 16-bit 6000x8500 page is 400 MB
+    return pixels.to_bgra8(data, layer.model, layer.depth, n_pixels)
+
+
 def encode_inputs(raw: RawInputs) -> Inputs:
-    """RawInputs -> the PNGs the backend wants. Pure (QImage + bytes): runs in a worker thread."""
+    """RawInputs -> the PNGs the backend wants. Pure (QImage + bytes): runs in a worker thread. The pixel
+    work is done by Qt in C++ (alpha plane, gray conversion, PNG), so the GIL is mostly free meanwhile."""
     t = raw.target
     region = t.region
+    w, h = region.width, region.height
     where = " in the selected area" if raw.has_selection else ""
-    ink_bgra = pixels.to_bgra8(raw.ink.data, raw.ink.model, raw.ink.depth, region.area)
-    raw.ink.data = b""  # free the raw copy early: a 16-bit 6000x8500 page is 400 MB
-    if not pixels.has_content(ink_bgra):
+    ink_bgra = _take_bgra8(raw.ink, region.area)
+    img = imaging.wrap_bgra8(ink_bgra, w, h)
+    alpha = imaging.alpha8(img)
+    if alpha.count(0) == len(alpha):
         raise UserError(f"The ink layer '{t.ink_name}' is empty{where}: select the layer with the line art.")
-    inputs = Inputs(t, imaging.encode_png_b64(imaging.ink_image(ink_bgra, region.width, region.height)), notes=list(raw.notes))
-    del ink_bgra
+    gray = imaging.ink_gray(img, opaque=alpha.count(255) == len(alpha))
+    del img, alpha, ink_bgra
+    inputs = Inputs(t, imaging.encode_png_b64(gray), notes=list(raw.notes))
+    del gray
 
     if raw.hints is not None:
-        hint_bgra = pixels.to_bgra8(raw.hints.data, raw.hints.model, raw.hints.depth, region.area)
-        raw.hints.data = b""
-        if pixels.has_content(hint_bgra):
-            inputs.hints_b64 = imaging.encode_png_b64(imaging.qimage_from_bgra8(hint_bgra, region.width, region.height))
+        hint_bgra = _take_bgra8(raw.hints, region.area)
+        img = imaging.wrap_bgra8(hint_bgra, w, h)
+        alpha = imaging.alpha8(img)
+        if alpha.count(0) != len(alpha):
+            inputs.hints_b64 = imaging.encode_png_b64(img)
             inputs.hint_name = raw.hints.name
         else:
             inputs.notes.append(f"the hint layer '{raw.hints.name}' is empty{where}: colorizing without hints")
+        del img, alpha, hint_bgra
 
     if raw.reference is not None:
         r = raw.reference
-        ref_bgra = pixels.to_bgra8(r.data, r.model, r.depth, r.rect.area)
-        r.data = b""
+        ref_bgra = _take_bgra8(r, r.rect.area)
         if pixels.has_content(ref_bgra):
-            ref_img = imaging.on_white(imaging.qimage_from_bgra8(ref_bgra, r.rect.width, r.rect.height))
+            ref_img = imaging.on_white(imaging.wrap_bgra8(ref_bgra, r.rect.width, r.rect.height))
             inputs.references_b64.append(imaging.encode_png_b64(ref_img))
             inputs.reference_name = r.name
         else:
@@ -672,9 +685,9 @@ def collect_inputs(
 
 @dataclass
 class Prepared:
-    """A result ready for setPixelData: bytes in the result layer's format, mask applied."""
+    """A result ready for setPixelData: the result layer's format, mask applied (a QByteArray)."""
 
-    data: bytes
+    data: Any
     width: int
     height: int
 
@@ -689,7 +702,8 @@ def prepare_result(target: Target, color_bgra: bytes, width: int, height: int) -
     if target.mask is not None:
         color_bgra = imaging.apply_mask(color_bgra, target.mask, width, height)
     model, depth = target.result_format
-    return Prepared(pixels.from_bgra8(color_bgra, model, depth), width, height)
+    # a QByteArray made here (worker thread) is handed to setPixelData as is: no 204 MB copy on the GUI thread
+    return Prepared(QByteArray(pixels.from_bgra8(color_bgra, model, depth)), width, height)
 
 
 def prepare_png(target: Target, png: bytes) -> Prepared:
@@ -712,6 +726,7 @@ class Applied:
     undo_steps: int  # Krita undo steps that change the document (see the module docstring)
     notes: list[str] = field(default_factory=list)
     layer_id: Any = None
+    timings: dict = field(default_factory=dict)  # seconds of each Krita call (GUI thread)
 
     @property
     def restacked(self) -> bool:  # the ink was the lowest layer: the result went above it
@@ -734,12 +749,15 @@ def apply_result(app: Any, target: Any, color: Any, width: int, height: int) -> 
     if (int(doc.width()), int(doc.height())) != target.doc_size:
         raise UserError("The canvas size changed while colorizing: the result was not applied. Press Colorize again.")
     prepared = color if isinstance(color, Prepared) else prepare_result(target, color, width, height)
+    timings: dict = {}
+    clock = _Clock(timings)
     ink = find_by_id(doc, target.ink_id)
     if ink is None:
         raise UserError(f"The ink layer '{target.ink_name}' was deleted while colorizing: the result was not applied.")
 
     if hasattr(doc, "waitForDone"):
         doc.waitForDone()
+    clock("wait")
     parent, siblings, ink_index = index_in_parent(ink)
     plan = plan_placement([(s.name(), s.type(), s.blendingMode()) for s in siblings], ink_index)
 
@@ -756,8 +774,10 @@ def apply_result(app: Any, target: Any, color: Any, width: int, height: int) -> 
             "the document is grayscale: the MangaColor layer keeps its colours, but Krita shows them only "
             "after Image > Convert Image Color Space > RGB/Alpha"
         )
+    clock("create")
     region = target.region
     layer.setPixelData(prepared.data, region.x, region.y, region.width, region.height)
+    clock("set_pixels")
     if plan.result_multiplies:
         layer.setBlendingMode(MULTIPLY)  # on the detached layer: the ink itself stays untouched
 
@@ -765,6 +785,7 @@ def apply_result(app: Any, target: Any, color: Any, width: int, height: int) -> 
     if not plan.result_multiplies and ink.blendingMode() != MULTIPLY:
         ink.setBlendingMode(MULTIPLY)
         steps += 1
+    clock("blending")
     old = siblings[plan.old] if plan.old is not None else None
     if plan.kind == "replace" and plan.anchor is None:
         # the old result is the lowest child: nothing to anchor on once it is gone, so add first
@@ -775,5 +796,21 @@ def apply_result(app: Any, target: Any, color: Any, width: int, height: int) -> 
             old.remove()
         parent.addChildNode(layer, siblings[plan.anchor])
     steps += 2 if old is not None else 1
-    doc.refreshProjection()
-    return Applied(RESULT_LAYER_NAME, old is not None, plan.kind, steps, notes, layer.uniqueId())
+    clock("add_remove")
+    # No Document.refreshProjection(): in Krita 5.1 it re-renders the whole image synchronously on the GUI
+    # thread (seconds for a 6000x8500 page); adding the layer already schedules the update of its area.
+    return Applied(RESULT_LAYER_NAME, old is not None, plan.kind, steps, notes, layer.uniqueId(), timings)
+
+
+class _Clock:
+    def __init__(self, out: dict):
+        import time
+
+        self._time = time.monotonic
+        self._out = out
+        self._last = self._time()
+
+    def __call__(self, name: str) -> None:
+        now = self._time()
+        self._out[name] = round(now - self._last, 3)
+        self._last = now

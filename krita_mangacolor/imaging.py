@@ -45,6 +45,25 @@ def bgra8_from_qimage(img: QImage) -> bytes:
     return _plane(img, 4)
 
 
+def wrap_bgra8(bgra: bytes, width: int, height: int) -> QImage:
+    """8-bit BGRA bytes as a QImage WITHOUT copying: keep `bgra` alive while the image is used."""
+    if len(bgra) != width * height * 4:
+        raise ValueError(f"expected {width * height * 4} bytes for {width}x{height} BGRA, got {len(bgra)}")
+    return QImage(bgra, width, height, width * 4, QImage.Format_ARGB32)
+
+
+def alpha8(img: QImage) -> bytes:
+    """The alpha plane, one byte a pixel (converted by Qt, in C++: no Python loop over the pixels)."""
+    return _plane(img.convertToFormat(QImage.Format_Alpha8), 1)
+
+
+def ink_gray(img: QImage, opaque: bool) -> QImage:
+    """The ink as the backend wants it: 8-bit gray, transparent parts white paper."""
+    if opaque:
+        return img.convertToFormat(QImage.Format_Grayscale8)
+    return on_white(img).convertToFormat(QImage.Format_Grayscale8)
+
+
 def gray8_from_qimage(img: QImage) -> bytes:
     if img.format() != QImage.Format_Grayscale8:
         img = img.convertToFormat(QImage.Format_Grayscale8)

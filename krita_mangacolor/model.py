@@ -132,6 +132,7 @@ class ColorizeModel(QObject):
         self.job_id: Optional[str] = None
         self.last_result: Optional[document.Applied] = None
         self.last_options: Optional[dict] = None  # the options sent with the last job
+        self.last_roles: Optional[tuple] = None  # (ink, hint layer or None, reference layer or None) of the last job
         self.stats: dict = {}  # seconds of the last run: gui_read, encode, gui_submit, decode, gui_apply, total
         self.history = history.History()
         self.option_specs: list[options.OptionSpec] = []
@@ -459,6 +460,7 @@ class ColorizeModel(QObject):
     def _encoded(self, run: int, inputs: document.Inputs) -> None:
         self._raw = None
         self._inputs = inputs
+        self.last_roles = (inputs.ink_name, inputs.hint_name, inputs.reference_name)
         self.notes = list(self.settings.notes) + list(inputs.notes)
         self._connect(run)
 
@@ -656,6 +658,7 @@ class ColorizeModel(QObject):
         t0 = time.monotonic()
         applied = document.apply_result(self.app, target, prepared, prepared.width, prepared.height)
         self.stats["gui_apply"] = round(time.monotonic() - t0, 3)
+        self.stats.update({f"apply_{k}": v for k, v in applied.timings.items()})
         self.last_result = applied
         self.notes += applied.notes
         seconds = time.monotonic() - self._started_at

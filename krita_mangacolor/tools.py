@@ -89,13 +89,49 @@ def new_hint_layer(app: Any, krita_module: Any = None, hint_name: str = DEFAULT_
         created = True
         if choices["hints"].kind == roles.LAYER:  # a chosen hint layer that was deleted: use the new one
             roles.set_choice(doc, "hints", roles.Choice.layer(hints))
-    doc.setActiveNode(hints)
+    activate_later(doc, hints)
 
     brush = _select_hint_brush(app, krita_module)
     where = f"above '{res.ink.name()}'" if created else "(it already existed)"
     message = f"Hint layer '{hints.name()}' {'created ' if created else ''}{where} and active"
     message += f"; brush '{brush}'" if brush else "; no brush preset found"
     return HintLayerResult(created, hints.name(), brush, message + ".")
+
+
+ACTIVATE_RETRIES_MS = (0, 60, 200, 500, 1000, 2000)
+
+
+def activate_later(doc: Any, node: Any) -> None:
+    """Make node the active layer. Krita's layer UI learns about a node added by a script only once the
+    event loop has run, and until then setActiveNode() is ignored; so try now and again a few times."""
+    uid = node.uniqueId()
+
+    def is_active() -> bool:
+        try:
+            active = doc.activeNode()
+            return active is not None and active.uniqueId() == uid
+        except Exception:
+            return True  # the document is gone: stop trying
+
+    def attempt(rest: tuple) -> None:
+        if is_active():
+            return
+        try:
+            doc.setActiveNode(node)
+        except Exception:
+            return
+        if rest and not is_active():
+            _single_shot(rest[0], lambda: attempt(rest[1:]))
+
+    doc.setActiveNode(node)
+    if not is_active():
+        _single_shot(ACTIVATE_RETRIES_MS[1], lambda: attempt(ACTIVATE_RETRIES_MS[2:]))
+
+
+def _single_shot(ms: int, fn) -> None:
+    from .qt import QTimer
+
+    QTimer.singleShot(ms, fn)
 
 
 def _select_hint_brush(app: Any, krita_module: Any) -> str:
@@ -249,7 +285,7 @@ def export_to_colorize_mask(app: Any, krita_module: Any, hint_name: str = DEFAUL
             call()
         except Exception:
             pass
-    doc.setActiveNode(mask)
+    activate_later(doc, mask)
     msg = (
         f"Colorize mask '{COLORIZE_MASK_NAME}' added to '{res.ink.name()}' with {len(strokes)} hint colour"
         f"{'s' if len(strokes) != 1 else ''}; press Update in the Colorize Mask tool to fill."

@@ -128,6 +128,11 @@ class FakeBackend:
         if method == "GET" and path == "/v1/_test/requests":
             with self.lock:
                 return 200, {"requests": [[m, p, (b or {}).get("options") if isinstance(b, dict) else None] for m, p, b in self.requests]}
+        if method == "POST" and path == "/v1/_test/config":  # the real-Krita test makes jobs slow or quick
+            for key in ("job_seconds", "polls_until_done"):
+                if key in (body or {}):
+                    setattr(self, key, body[key])
+            return 200, {"job_seconds": self.job_seconds, "polls_until_done": self.polls_until_done}
         if method == "POST" and path == "/v1/jobs":
             unknown = sorted(set((body or {}).get("options") or {}) - {o["name"] for o in (self.options or [])})
             if unknown:
