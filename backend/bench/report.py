@@ -66,6 +66,7 @@ GT_COLUMNS = [
     ("balloon_preservation", "balloon", 3),
     ("seconds", "s/page", 3),
     ("peak_mb", "peak MiB", 0),
+    ("delta_mb", "+MiB", 0),
 ]
 REAL_COLUMNS = [
     ("ink_preservation", "ink", 3),

@@ -7,11 +7,14 @@ and read again after the call. The peak is the whole process's (Python, torch, t
 memory); `delta_mb` is that peak minus the RSS just before the call, i.e. what the call itself
 added at its highest point. Where clear_refs cannot be written, the fallback is
 resource.getrusage's ru_maxrss, which can only grow, so a call that stays under an earlier peak
-shows a delta of 0 (`method` says which was used).
+shows a delta of 0 (`method` says which was used). Before each call the garbage collector runs and
+glibc's malloc_trim returns freed heap to the OS, so the RSS before the call is close to what is live.
 """
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import resource
 import time
 from dataclasses import dataclass
@@ -54,10 +57,29 @@ class Measure:
     delta_mb: float = float("nan")
 
 
+def _trim() -> None:
+    """Collect garbage and hand freed heap back to the OS (glibc malloc_trim), so the RSS before
+    a call is what is live, not what earlier calls left in the allocator's free lists."""
+    gc.collect()
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL("libc.so.6")
+            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc.malloc_trim(0)
+
+
+_libc = None
+
+
 class measure:
     """with measure() as m: ...  -> m.seconds, m.peak_mb (process peak RSS), m.delta_mb."""
 
     def __enter__(self) -> Measure:
+        _trim()
         self.m = Measure()
         self.hwm = _status_kb("VmHWM") is not None and _reset_peak()
         rss = _status_kb("VmRSS")
