@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> dict:
     model_total = res.model_seconds + (model_info["load_seconds"] + model_info["warmup_seconds"] if model_info else 0.0)
     data = {
         "schema": 1,
-        "command": "python -m backend bench " + " ".join(args.argv),
+        "command": " ".join(["python -m backend bench", *args.argv]),
         "started_utc": started,
         "quick": bool(args.quick),
         "machine": machine,
@@ -180,6 +180,9 @@ def run(args: argparse.Namespace) -> dict:
             "Baselines take no reference image: their +ref rows are copies of the runs without it.",
             "Levin and flat fill without hints (k0) are the page left uncoloured, as 'none'.",
             "hint_adherence is undefined (null) at k0; balloon_preservation is null for pages without balloon-like regions.",
+            "white_preservation (ground truth) and balloon_preservation (real pages) are the two forms of 'large white areas "
+            "still white': on ground-truth cases every large paper region that is white in the truth, on real pages the "
+            "balloon-like regions only (no truth says which other white areas should stay white).",
             "Real pages have no ground truth; their k64 hints are palette dots on paper away from ink and balloons.",
         ],
         "timing": {

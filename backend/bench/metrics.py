@@ -178,6 +178,19 @@ def balloon_mask(ink: np.ndarray) -> np.ndarray:
     return out
 
 
+WHITE_REGION_MIN_SHARE = 0.001  # of the page area
+
+
+def white_regions(ink: np.ndarray, min_share: float = WHITE_REGION_MIN_SHARE) -> np.ndarray:
+    """Large white areas of a B/W page (bool HxW): 4-connected paper regions (ink > 0.8) of at
+    least `min_share` of the page: background, balloons, and shapes the artist left white."""
+    white = (np.asarray(ink, np.float32) > PAPER_LEVEL).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(white, connectivity=4)
+    big = stats[:, cv2.CC_STAT_AREA] >= min_share * white.size
+    big[0] = False
+    return big[labels]
+
+
 def gt_white(gt: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
     """Pixels of the ground truth within dE00 5 of pure white (looked at only `where`, if given)."""
     rgb = _as_u8(gt)
@@ -191,8 +204,8 @@ def gt_white(gt: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
 
 
 def balloon_preservation(output: np.ndarray, ink: np.ndarray, region: np.ndarray) -> float:
-    """Share of `region` pixels (balloons) whose output is still the page's own gray (dE00 < 5).
-    NaN when the page has no such region."""
+    """Share of `region` pixels (balloons, or large white areas) whose output is still the page's
+    own gray (dE00 < 5). NaN when the page has no such region."""
     region = np.asarray(region, bool)
     if not region.any():
         return float("nan")

@@ -63,7 +63,7 @@ GT_COLUMNS = [
     ("colourfulness_ratio", "colour/GT", 2),
     ("palette_fidelity", "palette", 3),
     ("ink_preservation", "ink", 3),
-    ("balloon_preservation", "balloon", 3),
+    ("white_preservation", "white kept", 3),
     ("seconds", "s/page", 3),
     ("peak_mb", "peak MiB", 0),
     ("delta_mb", "+MiB", 0),

@@ -33,7 +33,8 @@ GT_METRICS = {
     "colourfulness_ratio": ("Hasler-Suesstrunk colourfulness of the output / of the ground truth", "ratio", "closer to 1"),
     "palette_fidelity": ("216-bin RGB histogram intersection of the output with the reference image", "0..1", "higher"),
     "ink_preservation": ("share of ink pixels (ink < 0.5) still ink in the output (luma < 0.5)", "0..1", "higher"),
-    "balloon_preservation": ("share of balloon-like white regions (that are also white in the ground truth) left unchanged (dE00 < 5)", "0..1", "higher"),
+    "white_preservation": ("share of the large white areas of the page (paper regions >= 0.1 % of the page: background, balloons, "
+                           "shapes left white) that are also white in the ground truth, left unchanged (dE00 < 5)", "0..1", "higher"),
     "seconds": ("wall seconds for one page (the method alone, not the metrics)", "s", "lower"),
     "cpu_seconds": ("CPU seconds of the process (all threads) for one page: less sensitive than wall time to other load on the machine", "s", "lower"),
     "peak_mb": ("peak resident memory of the process during the call", "MiB", "lower"),
@@ -175,8 +176,7 @@ def run_gt_cases(
     for i, item in enumerate(cases):
         case = load(item) if load is not None else item
         t_case = time.perf_counter()
-        balloons = metrics.balloon_mask(case.ink)
-        region = metrics.gt_white(case.gt, balloons)
+        region = metrics.gt_white(case.gt, metrics.white_regions(case.ink))
         m_gt = metrics.colourfulness(case.gt)
         info.append(
             {
@@ -186,7 +186,7 @@ def run_gt_cases(
                 "attribution": case.attribution,
                 "size": list(case.ink.shape),
                 "hint_pixels": {str(k): int((v[..., 3] > 0).sum()) for k, v in case.hints.items()},
-                "balloon_pixels": int(region.sum()),
+                "white_region_pixels": int(region.sum()),
                 **ink_stats(case.ink),
                 "gt_colourfulness": m_gt,
                 "palette_fidelity_of_gt": metrics.palette_fidelity(case.gt, case.ref),
@@ -215,7 +215,7 @@ def run_gt_cases(
                     "colourfulness_ratio": metrics.colourfulness_ratio(out, case.gt, m_gt),
                     "palette_fidelity": metrics.palette_fidelity(out, case.ref),
                     "ink_preservation": metrics.ink_preservation(out, case.ink),
-                    "balloon_preservation": metrics.balloon_preservation(out, case.ink, region),
+                    "white_preservation": metrics.balloon_preservation(out, case.ink, region),
                     **cost,
                 }
                 if thumbs is not None and k == 16:
