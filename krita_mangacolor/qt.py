@@ -115,10 +115,11 @@ def _promote_enums(cls: type) -> None:
         except Exception:  # pragma: no cover - odd descriptors
             continue
         if isinstance(attr, type) and issubclass(attr, enum.Enum):
-            for member in attr:
-                if not hasattr(cls, member.name):
+            # __members__, not iteration: a Flag's zero and multi-bit members (QEventLoop.AllEvents) are aliases
+            for member_name, member in attr.__members__.items():
+                if not hasattr(cls, member_name):
                     try:
-                        setattr(cls, member.name, member)
+                        setattr(cls, member_name, member)
                     except (AttributeError, TypeError):  # pragma: no cover
                         pass
 

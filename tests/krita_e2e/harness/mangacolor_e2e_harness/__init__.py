@@ -422,7 +422,7 @@ def scenario_options(docker):
     schema = http(url, "/v1/options")["options"]
     docker.dock.findChild(QPushButton, "mangacolor_check_backend").click()
     m = mc_model()
-    yield from wait_for(lambda: len(m.option_specs) == len(schema), 30, "the docker to read the options")
+    yield from wait_for(lambda: len(m.option_specs) == len(schema) and url in docker.backend.text(), 30, "the docker to read the options")
     missing, bad_tip = [], []
     for entry in schema:
         w = docker.dock.findChild(QWidget, "mangacolor_option_" + entry["name"])
@@ -959,7 +959,7 @@ def scenario_screenshot(docker):
     os.makedirs(shot_dir, exist_ok=True)
     # the docker alone, floating at a comfortable size
     docker.dock.setFloating(True)
-    docker.dock.resize(400, max(900, docker.widget.sizeHint().height() + 40))
+    docker.dock.resize(400, docker.widget.sizeHint().height() + 40)
     yield 1.0
     pix = docker.dock.grab()
     paths["docker"] = os.path.join(shot_dir, "docker.png")
