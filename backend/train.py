@@ -56,6 +56,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--widths", default="16,32,64,96,128")
     ap.add_argument("--hint-weight", type=float, default=20.0, help="extra loss weight on hint pixels")
     ap.add_argument("--prop-weight", type=float, default=1.0, help="extra loss weight on propagated-hint regions")
+    ap.add_argument("--colourful", type=float, default=0.0, help="weight of a one-sided colourfulness loss (output less colourful than 0.8 x truth)")
+    ap.add_argument("--p-reference", type=float, default=0.6, help="share of samples given a reference")
+    ap.add_argument("--p-recolour", type=float, default=0.4, help="share of referenced samples recoloured (hue rotation) so only the reference tells the colours")
     ap.add_argument("--adv", type=float, default=0.01, help="adversarial loss weight (0 = off)")
     ap.add_argument("--adv-start", type=float, default=0.25, help="share of the run before the adversarial loss starts")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -102,6 +105,16 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
 def lab_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     d = (rgb_to_lab(pred) - rgb_to_lab(target)).abs().sum(1, keepdim=True)
     return (d * weight).sum() / weight.sum().clamp_min(1e-6)
+
+
+def colourfulness(rgb: torch.Tensor) -> torch.Tensor:
+    """Hasler & Suesstrunk colourfulness per image (0..255 scale / 100), differentiable."""
+    x = rgb.flatten(2) * 255.0
+    rg = x[:, 0] - x[:, 1]
+    yb = 0.5 * (x[:, 0] + x[:, 1]) - x[:, 2]
+    spread = torch.sqrt(rg.var(1) + yb.var(1) + 1e-6)
+    mean = torch.sqrt(rg.mean(1) ** 2 + yb.mean(1) ** 2 + 1e-6)
+    return (spread + 0.3 * mean) / 100.0
 
 
 def lr_at(progress: float, step: int, base: float, warmup: int) -> float:
@@ -186,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     names = cached_pages(args.cache)
     if args.max_pages is not None:
         names = [names[i] for i in sorted(np.random.default_rng(args.seed).permutation(len(names))[: args.max_pages])]
-    sampler = Sampler(args.cache, rng, names)
+    sampler = Sampler(args.cache, rng, names, p_reference=args.p_reference, p_recolour=args.p_recolour)
     sheet_batch = Sampler(args.cache, np.random.default_rng(1234), names).batch(6, args.crop)
 
     # ---- model, discriminator, optimizers
@@ -275,7 +288,10 @@ def main(argv: list[str] | None = None) -> int:
         if use_adv:
             with autocast():
                 l_adv = -model_d(ink, pred).float().mean()
-        loss = l_lab + args.adv * l_adv
+        l_col = torch.zeros((), device=device)
+        if args.colourful > 0:  # what the user sees is colour x ink; keep it near the truth's colourfulness
+            l_col = F.relu(0.8 * colourfulness(target * ink) - colourfulness(pred * ink)).mean()
+        loss = l_lab + args.adv * l_adv + args.colourful * l_col
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -290,13 +306,13 @@ def main(argv: list[str] | None = None) -> int:
             l_d.backward()
             opt_d.step()
         step += 1
-        for k, v in (("lab", l_lab), ("adv", l_adv), ("d", l_d)):
+        for k, v in (("lab", l_lab), ("adv", l_adv), ("d", l_d), ("col", l_col)):
             fv = float(v.detach())
             losses[k] = 0.9 * losses.get(k, fv) + 0.1 * fv
         if master:
             bar.update()
             if step % args.log_every == 0:
-                bar.set_postfix(lab=f"{losses['lab']:.4f}", adv=f"{losses['adv']:.3f}", d=f"{losses['d']:.3f}", lr=f"{lr:.1e}")
+                bar.set_postfix(lab=f"{losses['lab']:.4f}", col=f"{losses['col']:.3f}", adv=f"{losses['adv']:.3f}", d=f"{losses['d']:.3f}", lr=f"{lr:.1e}")
                 with open(log_path, "a") as f:
                     f.write(json.dumps({"step": step, "t": round(elapsed, 1), "lr": lr, **{k: round(v, 5) for k, v in losses.items()}}) + "\n")
             if step % args.sample_every == 0:
