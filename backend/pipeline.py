@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from . import color
-from .model import DEFAULT_WEIGHTS, GLOBAL_SIZE, ColorUNet, load_weights
+from .model import DEFAULT_WEIGHTS, GLOBAL_SIZE, PROPAGATED_MASK, ColorUNet, load_weights
 from .request import ColorizeOptions, ColorizeRequest, ColorizeResult, RequestError
-from .structure import analyse_page, build_inputs, line_regions, resample_hints, split_line_and_tone
+from .structure import PageStructure, analyse_page, build_inputs, line_regions, resample_hints, split_line_and_tone
 
 Progress = Callable[[float, str], None]
 
@@ -166,6 +166,26 @@ def restore_full_resolution(
     return np.clip(up, 0.0, 1.0, out=up)
 
 
+MARGIN_PAPER_INK = 0.92  # working-resolution ink lighter than this, with no tone, is clean paper
+MARGIN_PAPER_TONE = 0.02
+
+
+def white_margins(color_work: np.ndarray, page: PageStructure, hinted: np.ndarray) -> np.ndarray:
+    """Clean paper connected to the page border (margins, gutters, open backgrounds) stays white
+    where no hint reached it: the network must not tint the page around the panels."""
+    paper = (page.ink > MARGIN_PAPER_INK) & (page.tone < MARGIN_PAPER_TONE) & ~page.line
+    n, labels = cv2.connectedComponents(paper.astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return color_work
+    border = np.zeros(n, bool)
+    border[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
+    border[0] = False
+    margin = border[labels] & ~hinted
+    out = color_work.copy()
+    out[margin] = 1.0
+    return out
+
+
 def _near_white_lut(levels: int = 64) -> np.ndarray:
     """Near-white test for every colour of a levels^3 grid: a lookup instead of Lab per pixel."""
     grid = (np.arange(levels, dtype=np.float64) + 0.5) / levels
@@ -230,6 +250,8 @@ def colorize(
     inputs = build_inputs(page, hint_rgb, hint_mask)
     stage("analyse", 0.2)
     color_work = run_network(model, inputs, global_vec)
+    if opts.keep_white:
+        color_work = white_margins(color_work, page, inputs[PROPAGATED_MASK] > 0)
     stage("network", 0.7)
     color_full = restore_full_resolution(color_work, line_full, opts)
     if opts.keep_white:

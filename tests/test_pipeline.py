@@ -179,3 +179,20 @@ def test_out_of_memory_falls_back_to_tiles(monkeypatch):
     x = np.zeros((17, 600, 700), np.float32)
     y = pipeline.run_network(model, x, reference_vector([], "histogram"))
     assert y.shape == (600, 700, 3) and calls[0] == (600, 700) and len(calls) > 1
+
+
+def test_margins_stay_white_unless_hinted():
+    from backend.pipeline import white_margins
+
+    ink = np.ones((120, 160), np.float32)
+    ink[30:33, 30:130] = ink[90:93, 30:130] = 0  # a closed panel frame in the middle of the page
+    ink[30:93, 30:33] = ink[30:93, 127:130] = 0
+    page = structure.analyse_page(ink, 768)
+    tinted = np.full((120, 160, 3), 0.6, np.float32)
+    out = white_margins(tinted, page, np.zeros((120, 160), bool))
+    assert (out[5, 5] == 1.0).all() and (out[110, 150] == 1.0).all()  # margin: white
+    assert np.allclose(out[60, 80], 0.6)  # inside the panel: the network's colour
+    hinted = np.zeros((120, 160), bool)
+    hinted[:20] = True
+    out = white_margins(tinted, page, hinted)
+    assert np.allclose(out[5, 5], 0.6) and (out[110, 150] == 1.0).all()  # a hinted margin keeps its colour
