@@ -205,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     # ---- model, discriminator, optimizers
     config = ModelConfig(widths=tuple(int(w) for w in args.widths.split(",")))
     net = ColorUNet(config).to(device)
-    with torch.no_grad():  # start near paper white: most pixels of a page are paper
-        net.head.bias.fill_(2.5)
+    with torch.no_grad():  # colour starts near paper white (most pixels of a page are paper);
+        net.head.bias[:3].fill_(2.5)  # the hint gate's shade/gate outputs (model.py) keep their neutral 0
     if args.init:
         init_net, _ = load_weights(Path(args.init))
         if init_net.config == config:
