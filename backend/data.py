@@ -336,6 +336,64 @@ def cached_pages(cache_dir: str | Path) -> list[str]:
 # ----------------------------------------------------------------------------- per-step sampling
 
 
+def paste_balloon(win: np.ndarray, page_pixels: int, rng: np.random.Generator) -> None:
+    """Draw a speech balloon with lettering into a window of cached planes (in place).
+
+    Synthetic sources have few balloons; real pages have many, and their paper must stay white.
+    The balloon is an inked ellipse, white inside with glyph-like strokes (as lettering looks at the
+    working resolution: small dark strokes, most of them walls), ground truth white.
+    """
+    H, W = win.shape[:2]
+    if H < 48 or W < 48:
+        return
+    a = rng.uniform(14.0, min(70.0, W / 2.5))
+    b = float(np.clip(a * rng.uniform(0.6, 1.5), 10.0, H / 2.5))
+    cy, cx = rng.uniform(b + 2, H - b - 2), rng.uniform(a + 2, W - a - 2)
+    centre, axes = (int(round(cx)), int(round(cy))), (int(round(a)), int(round(b)))
+    filled = np.zeros((H, W), np.uint8)
+    cv2.ellipse(filled, centre, axes, 0, 0, 360, 1, -1)
+    outline = np.zeros((H, W), np.uint8)
+    cv2.ellipse(outline, centre, axes, 0, 0, 360, 1, int(rng.integers(1, 3)))
+    filled, outline = filled > 0, outline > 0
+    inner = cv2.erode((filled & ~outline).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    glyph_ink = np.ones((H, W), np.float32)
+    g = int(rng.integers(3, 6))  # glyph size in working px
+    vertical = rng.random() < 0.5
+    ys, xs = np.nonzero(inner)
+    if len(ys):
+        y_lo, y_hi, x_lo, x_hi = ys.min(), ys.max(), xs.min(), xs.max()
+        step = g + int(rng.integers(1, 3))
+        for yy in range(y_lo, y_hi - g, step if not vertical else g + 1):
+            for xx in range(x_lo, x_hi - g, g + 1 if not vertical else step):
+                if rng.random() < 0.25 or not inner[yy : yy + g, xx : xx + g].all():
+                    continue
+                for _ in range(int(rng.integers(1, 4))):
+                    p0 = (xx + int(rng.integers(0, g)), yy + int(rng.integers(0, g)))
+                    p1 = (xx + int(rng.integers(0, g)), yy + int(rng.integers(0, g)))
+                    cv2.line(glyph_ink, p0, p1, float(rng.uniform(0.0, 0.45)), 1)
+    glyph = glyph_ink < 0.99
+    walls = outline | (glyph & (rng.random((H, W)) < 0.7))
+    inside = filled & ~outline
+    ink = np.where(outline, 0.0, np.where(inside, glyph_ink, win[..., P_INK] / 255.0))
+    win[..., P_INK] = np.clip(ink * 255 + 0.5, 0, 255).astype(np.uint8)
+    win[..., P_LINE] = np.where(filled, walls * 255, win[..., P_LINE]).astype(np.uint8)
+    win[..., P_TONE][filled] = 0
+    for c in range(3):
+        win[..., P_GT + c][inside] = 255
+        win[..., P_GT + c][outline] = 0
+        win[..., P_FILL + c][filled] = 255
+    cand = inside & ~(cv2.dilate(glyph.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+    win[..., P_CAND][filled] = 0
+    win[..., P_CAND][cand] = 1
+    # Region maps of the balloon's own regions (it is enclosed: no border contact).
+    n, labels = cv2.connectedComponents((inside & ~walls).astype(np.uint8), connectivity=4)
+    area = np.bincount(labels.ravel(), minlength=n).astype(np.float64)
+    share = 1.0 + np.log(np.maximum(area, 1.0) / page_pixels) / np.log(page_pixels)
+    share[0] = 0.0
+    win[..., P_AREA][filled] = np.clip(share[labels][filled] * 255 + 0.5, 0, 255).astype(np.uint8)
+    win[..., P_BORDER][filled] = 0
+
+
 def hue_matrix(degrees: float) -> np.ndarray:
     """3x3 RGB matrix rotating hue by `degrees` about the gray axis in YIQ (luma kept)."""
     yiq = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32)
@@ -370,6 +428,7 @@ class Sampler:
         p_palette: float = 0.3,
         p_draft: float = 0.12,
         p_recolour: float = 0.4,
+        p_balloon: float = 0.0,
         ink_weight: float = 0.15,
     ):
         self.cache_dir = Path(cache_dir)
@@ -378,7 +437,7 @@ class Sampler:
             raise ValueError(f"no cached pages in {cache_dir}")
         self.rng = rng
         self.p_reference, self.p_palette, self.p_draft, self.ink_weight = p_reference, p_palette, p_draft, ink_weight
-        self.p_recolour = p_recolour
+        self.p_recolour, self.p_balloon = p_recolour, p_balloon
         self._set_weights()
         self._pages: dict[str, np.ndarray] = {}
         self.hists = {n: np.load(self.cache_dir / f"{n}.hist.npy") for n in self.names}
@@ -461,6 +520,9 @@ class Sampler:
         wy0, wx0 = max(0, y0 - margin), max(0, x0 - margin)
         wy1, wx1 = min(h, y0 + crop + margin), min(w, x0 + crop + margin)
         win = np.array(planes[wy0:wy1, wx0:wx1], dtype=np.uint8)
+        if rng.random() < self.p_balloon:
+            for _ in range(int(rng.integers(1, 3))):
+                paste_balloon(win, h * w, rng)
         # Pad pages smaller than the crop with paper (part of the big border region).
         ch, cw = min(crop, h), min(crop, w)
         ink = win[..., P_INK].astype(np.float32) / 255.0
