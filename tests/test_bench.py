@@ -299,6 +299,28 @@ def test_quick_bench_writes_every_metric_for_every_method_and_condition(tmp_path
     assert data["aggregate"]["real"]["none"]["k0"]["shift_consistency"]["mean"] == pytest.approx(0.0, abs=1e-9)
     for name in ("bench_contact.png", "bench_de_vs_hints.png", "bench_converter_vs_real.png"):
         assert (out / name).stat().st_size > 1000, name
+    # Paired differences ours - baseline for every baseline and condition.
+    for m in ("levin", "flatfill", "none"):
+        for cond in data["conditions"]["gt"]:
+            st = data["paired_delta_e"][m][cond]
+            assert st["n"] == 2 and math.isfinite(st["mean"]) and 0.0 <= st["better_share"] <= 1.0
+    # A saved run re-renders without running anything.
+    (out / "tables.md").unlink()
+    assert main(["--from-json", str(out / "bench.json")]) == 0
+    assert "| MangaColor | k16 |" in (out / "tables.md").read_text()
+
+
+def test_paired_differences():
+    from backend.bench.runner import paired
+
+    per_case = {
+        "a": {"ours": {"k0": {"delta_e": 1.0}}, "none": {"k0": {"delta_e": 3.0}}},
+        "b": {"ours": {"k0": {"delta_e": 2.0}}, "none": {"k0": {"delta_e": 1.0}}},
+        "c": {"ours": {"k0": {"delta_e": float("nan")}}, "none": {"k0": {"delta_e": 1.0}}},
+    }
+    st = paired(per_case)["none"]["k0"]
+    assert st["n"] == 2 and st["mean"] == pytest.approx(-0.5) and st["better_share"] == pytest.approx(0.5)
+    assert st["sem"] == pytest.approx(1.5)
 
 
 @pytest.mark.skipif(not DATA.is_dir(), reason=f"bench data not found at {DATA} (../shared/data)")

@@ -21,6 +21,7 @@ from .runner import (
     aggregate,
     machine_info,
     make_ours,
+    paired,
     run_gt_cases,
     run_real_pages,
     _baseline,
@@ -51,6 +52,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--methods", default=",".join(METHOD_ORDER), help="comma-separated subset of: " + ",".join(METHOD_ORDER))
     p.add_argument("--no-images", action="store_true", help="skip the contact sheet and pictures")
     p.add_argument("--quiet", action="store_true", help="print only the tables")
+    p.add_argument("--from-json", type=Path, default=None, metavar="JSON",
+                   help="run nothing: recompute the aggregates of a saved bench.json, print its tables and write tables.md next to it")
     args = p.parse_args(argv)
     if args.real_scale is not None and not 0.1 <= args.real_scale <= 1.0:
         p.error("--real-scale must be between 0.1 and 1")
@@ -206,6 +209,7 @@ def run(args: argparse.Namespace) -> dict:
         },
         "ground_truth_palette_fidelity": _mean([c["palette_fidelity_of_gt"] for c in res.case_info.get("gt", [])]),
         "aggregate_by_source": agg_by_source,
+        "paired_delta_e": paired(per_gt) if "ours" in methods else {},
         "cases": res.case_info,
         "per_case": res.per_case,
         "images": images,
@@ -234,6 +238,7 @@ def render_markdown(data: dict) -> str:
         report.markdown_table(data["aggregate"]["gt"], methods, data["conditions"]["gt"], report.GT_COLUMNS, with_sem="delta_e"),
         f"\nThe ground truth itself scores palette {data.get('ground_truth_palette_fidelity') or float('nan'):.3f} against the reference "
         "(the ceiling of that column), colour/GT 1 and dE00 0.\n",
+        _paired_md(data),
         f"\n**Real B/W pages** — {data['testset']['n_real_pages']} Black Jack pages, no ground truth; means over pages.\n",
         report.markdown_table(data["aggregate"]["real"], methods, data["conditions"]["real"], report.REAL_COLUMNS),
     ]
@@ -251,6 +256,38 @@ def render_markdown(data: dict) -> str:
 def _mean(values: list) -> float | None:
     v = [x for x in values if x is not None and x == x]
     return sum(v) / len(v) if v else None
+
+
+def _paired_rows(data: dict) -> tuple[list[str], list[list[str]]]:
+    pd = data.get("paired_delta_e") or {}
+    conds = [c for c in data["conditions"]["gt"] if any(c in v for v in pd.values())]
+    rows = []
+    for other in [m for m in data["methods"] if m in pd]:
+        cells = [report.METHOD_LABEL.get(other, other)]
+        for c in conds:
+            st = pd[other].get(c)
+            cells.append("-" if st is None else f"{st['mean']:+.2f}±{st['sem'] or 0:.2f} ({100 * st['better_share']:.0f}%)")
+        rows.append(cells)
+    return conds, rows
+
+
+def _paired_text(data: dict) -> str:
+    conds, rows = _paired_rows(data)
+    head = ["vs"] + conds
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+    fmt = lambda cells: "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(cells))  # noqa: E731
+    return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def _paired_md(data: dict) -> str:
+    conds, rows = _paired_rows(data)
+    if not rows:
+        return ""
+    out = ["\nPaired over the same cases: MangaColor's dE00 minus the other method's (negative = MangaColor closer to "
+           "the ground truth), mean ± standard error, and in brackets the share of cases where MangaColor is closer.\n",
+           "| vs | " + " | ".join(conds) + " |", "|---|" + "---:|" * len(conds)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
 
 
 def _pct(v) -> str:
@@ -280,6 +317,10 @@ def render_tables(data: dict) -> str:
         lines.append(f"(the ground truth itself scores palette {data['ground_truth_palette_fidelity']:.3f} against the reference, "
                      "colour/GT 1, dE00 0)")
     scale = data["testset"]["real_page_scale"]
+    if data.get("paired_delta_e"):
+        lines.append("\nPaired over the same cases: MangaColor dE00 minus the other method's (negative = MangaColor closer to the "
+                     "truth), mean ± standard error, and the share of cases where MangaColor is closer")
+        lines.append(_paired_text(data))
     lines.append(f"\nReal B/W pages (Black Jack, no ground truth): {data['testset']['n_real_pages']} pages"
                  f"{f' at {scale:g} scale' if scale != 1 else ''}, shift {data['testset']['shift_px']} px; means over pages")
     lines.append(report.table(data["aggregate"]["real"], methods, data["conditions"]["real"], report.REAL_COLUMNS))
@@ -298,10 +339,30 @@ def render_tables(data: dict) -> str:
     return "\n".join(lines)
 
 
+def rerender(path: Path) -> int:
+    """Recompute aggregates and paired differences from a saved bench.json and print its tables."""
+    import json
+
+    data = json.loads(Path(path).read_text())
+    sources = {c["id"]: c["source"] for c in data["cases"].get("gt", [])}
+    per_gt = data["per_case"].get("gt", {})
+    data["aggregate"] = {"gt": aggregate(per_gt, GT_METRICS), "real": aggregate(data["per_case"].get("real", {}), REAL_METRICS)}
+    data["aggregate_by_source"] = {
+        s: aggregate(per_gt, GT_METRICS, lambda cid, s=s: sources.get(cid) == s) for s in sorted(set(sources.values()))
+    }
+    data["paired_delta_e"] = paired(per_gt) if "ours" in data["methods"] else {}
+    report.write_json(data, Path(path))
+    (Path(path).parent / "tables.md").write_text(render_markdown(data))
+    print(render_tables(data))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     args.argv = argv
+    if args.from_json is not None:
+        return rerender(args.from_json)
     try:
         data = run(args)
     except DataMissing as exc:

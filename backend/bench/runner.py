@@ -302,6 +302,35 @@ def aggregate(per_case: dict, metric_names: dict, case_filter: Callable[[str], b
     return out
 
 
+def paired(per_case: dict, method: str = "ours", metric: str = "delta_e") -> dict:
+    """Per-case differences `method` minus each other method on one metric (paired over the same
+    cases): baseline -> condition -> {mean, sem, n, better_share}. Negative mean = `method` lower.
+    Paired differences cancel the case-to-case spread that dominates the per-method standard errors."""
+    out: dict = {}
+    for row in per_case.values():
+        if method not in row:
+            continue
+        for other, conds in row.items():
+            if other == method:
+                continue
+            for cond, vals in conds.items():
+                a = row[method].get(cond, {}).get(metric)
+                b = vals.get(metric)
+                if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+                    continue
+                out.setdefault(other, {}).setdefault(cond, []).append(a - b)
+    for other, conds in out.items():
+        for cond, d in conds.items():
+            v = np.array(d, np.float64)
+            conds[cond] = {
+                "mean": float(v.mean()),
+                "sem": float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else None,
+                "n": int(v.size),
+                "better_share": float((v < 0).mean()),
+            }
+    return out
+
+
 def machine_info() -> dict:
     import torch
 
