@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> dict:
     """Run the bench and write its outputs; returns the report dict (what the JSON holds)."""
     log = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
     t_start = time.perf_counter()
-    load_start = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    machine = machine_info()  # commit and tree state when the run starts (the code that runs)
+    machine["loadavg_at_start"] = machine.pop("loadavg_1_5_15")
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -149,9 +150,7 @@ def run(args: argparse.Namespace) -> dict:
     images_s = time.perf_counter() - t0
 
     wall = time.perf_counter() - t_start
-    machine = machine_info()
-    machine["loadavg_at_start"] = load_start
-    machine["loadavg_at_end"] = machine.pop("loadavg_1_5_15")
+    machine["loadavg_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     model_total = res.model_seconds + (model_info["load_seconds"] + model_info["warmup_seconds"] if model_info else 0.0)
     data = {
         "schema": 1,
