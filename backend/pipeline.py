@@ -16,7 +16,15 @@ import torch
 from . import color
 from .model import DEFAULT_WEIGHTS, GLOBAL_SIZE, PROPAGATED_MASK, ColorUNet, load_weights
 from .request import ColorizeOptions, ColorizeRequest, ColorizeResult, RequestError
-from .structure import PageStructure, analyse_page, build_inputs, line_regions, resample_hints, split_line_and_tone
+from .structure import (
+    PageStructure,
+    analyse_page,
+    build_inputs,
+    labels_touching_border,
+    line_regions,
+    resample_hints,
+    split_line_and_tone,
+)
 
 Progress = Callable[[float, str], None]
 
@@ -177,10 +185,7 @@ def white_margins(color_work: np.ndarray, page: PageStructure, hinted: np.ndarra
     n, labels = cv2.connectedComponents(paper.astype(np.uint8), connectivity=4)
     if n <= 1:
         return color_work
-    border = np.zeros(n, bool)
-    border[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
-    border[0] = False
-    margin = border[labels] & ~hinted
+    margin = labels_touching_border(labels, n)[labels] & ~hinted
     out = color_work.copy()
     out[margin] = 1.0
     return out

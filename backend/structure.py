@@ -83,16 +83,22 @@ def line_regions(line: np.ndarray) -> tuple[np.ndarray, int]:
     return labels.astype(np.int32), int(n)
 
 
+def labels_touching_border(labels: np.ndarray, n: int) -> np.ndarray:
+    """bool[n]: which labels reach the image border (label 0, the walls, never counts)."""
+    border = np.zeros(n, bool)
+    border[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
+    border[0] = False
+    return border
+
+
 def region_maps(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel log-area share of its region and whether its region touches the border."""
     area = np.bincount(labels.ravel(), minlength=n).astype(np.float32)
     total = float(labels.size)
     log_share = np.log(np.maximum(area, 1.0) / total) / np.log(total)  # in [-1, 0]
     log_share = 1.0 + log_share  # 0 for a 1-px region, 1 for the whole page
-    border = np.zeros(n, bool)
-    border[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
+    border = labels_touching_border(labels, n)
     log_share[0] = 0.0
-    border[0] = False
     return log_share[labels].astype(np.float32), border[labels].astype(np.float32)
 
 
