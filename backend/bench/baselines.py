@@ -141,25 +141,19 @@ def krita_status() -> tuple[bool, str]:
     if exe is None:
         return False, "skipped: Krita is not installed (the Colorize Mask baseline needs Krita >= 5.2 with its Python API)"
     version = None
-    try:
-        out = subprocess.run(
-            ["dpkg-query", "-W", "-f=${Version}", "krita"], capture_output=True, text=True, timeout=10
-        ).stdout
+    # Debian's package version first (cheap); otherwise ask Krita itself.
+    for cmd, timeout, env in (
+        (["dpkg-query", "-W", "-f=${Version}", "krita"], 10, None),
+        ([exe, "--version"], 20, {"QT_QPA_PLATFORM": "offscreen"}),
+    ):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
         m = re.search(r"(\d+)\.(\d+)\.(\d+)", out)
         if m:
             version = tuple(int(v) for v in m.groups())
-    except (OSError, subprocess.SubprocessError):
-        pass
-    if version is None:
-        try:
-            out = subprocess.run(
-                [exe, "--version"], capture_output=True, text=True, timeout=20, env={"QT_QPA_PLATFORM": "offscreen"}
-            ).stdout
-            m = re.search(r"(\d+)\.(\d+)\.(\d+)", out)
-            if m:
-                version = tuple(int(v) for v in m.groups())
-        except (OSError, subprocess.SubprocessError):
-            pass
+            break
     if version is None:
         return False, f"skipped: Krita found at {exe} but its version could not be read"
     vs = ".".join(map(str, version))
