@@ -38,6 +38,7 @@ class ModelConfig:
     global_size: int = GLOBAL_SIZE
     widths: tuple[int, ...] = (16, 32, 64, 96, 128)
     hint_gate: bool = True  # blend toward propagated hints (see module docstring)
+    film: bool = True  # the global colour vector also scales and shifts every decoder level
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -47,6 +48,7 @@ class ModelConfig:
         d = json.loads(text)
         d["widths"] = tuple(d["widths"])
         d.setdefault("hint_gate", False)  # weights saved before the gate existed
+        d.setdefault("film", False)  # ... or before FiLM
         return cls(**d)
 
 
@@ -73,6 +75,14 @@ class ColorUNet(nn.Module):
         self.fuse = nn.Conv2d(2 * w[-1], w[-1], 1)
         self.up = nn.ModuleList(ConvBlock(w[i + 1] + w[i], w[i]) for i in reversed(range(len(w) - 1)))
         self.head = nn.Conv2d(w[0], 5 if self.config.hint_gate else 3, 1)
+        if self.config.film:
+            # FiLM (Perez et al. 2018): a per-channel scale and shift of each up-block's output from the
+            # reference. Fused only at the bottleneck, the reference's effect faded by the last decoder
+            # level and the trained model ignored it. Zero-initialised: a model starts as it was.
+            self.film_layers = nn.ModuleList(nn.Linear(w[-1], 2 * w[i]) for i in reversed(range(len(w) - 1)))
+            for layer in self.film_layers:
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     @property
     def stride(self) -> int:
@@ -88,12 +98,16 @@ class ColorUNet(nn.Module):
         for block in self.down:
             skips.append(block(F.avg_pool2d(skips[-1], 2)))
         bottom = skips.pop()
-        g = self.global_proj(global_vec)[:, :, None, None].expand(-1, -1, *bottom.shape[-2:])
+        g_feat = self.global_proj(global_vec)
+        g = g_feat[:, :, None, None].expand(-1, -1, *bottom.shape[-2:])
         y = self.fuse(torch.cat([bottom, g], 1))
-        for block in self.up:
+        for i, block in enumerate(self.up):
             skip = skips.pop()
             y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             y = block(torch.cat([y, skip], 1))
+            if self.config.film:
+                scale, shift = self.film_layers[i](g_feat)[:, :, None, None].chunk(2, dim=1)
+                y = y * (1.0 + scale) + shift
         out = self.head(y)[..., :h, :w]
         color = torch.sigmoid(out[:, :3])
         if not self.config.hint_gate:
@@ -122,3 +136,15 @@ def load_weights(path: Path = DEFAULT_WEIGHTS, device: str | torch.device = "cpu
     model = ColorUNet(ModelConfig.from_json(meta["config"]))
     model.load_state_dict(load_file(str(path), device="cpu"))
     return model.to(device).eval(), meta
+
+
+def init_from(model: ColorUNet, path: Path) -> list[str]:
+    """Start `model` from trained weights of a model that may lack some of its newer parts (FiLM);
+    those keep their neutral initialisation. Returns the names of the parameters not loaded."""
+    old, _ = load_weights(path)
+    if old.config.widths != model.config.widths or old.config.in_channels != model.config.in_channels:
+        raise ValueError(f"{path}: widths/inputs {old.config.widths}/{old.config.in_channels} do not match the model's")
+    missing, unexpected = model.load_state_dict(old.state_dict(), strict=False)
+    if unexpected:
+        raise ValueError(f"{path}: parameters this model does not have: {unexpected[:5]}")
+    return list(missing)

@@ -21,6 +21,7 @@ from .structure import (
     analyse_page,
     build_inputs,
     labels_touching_border,
+    lettered_regions,
     line_regions,
     resample_hints,
     split_line_and_tone,
@@ -191,6 +192,24 @@ def white_margins(color_work: np.ndarray, page: PageStructure, hinted: np.ndarra
     return out
 
 
+def white_balloons(color_full: np.ndarray, ink: np.ndarray, tone: np.ndarray, hints: np.ndarray | None) -> np.ndarray:
+    """Speech balloons and caption boxes (`structure.lettered_regions`) stay paper white unless a
+    hint was painted inside them: colorists leave them white, and the model cannot tell a
+    balloon from a white shirt by its outline alone. Only hint pixels inside count, not colour
+    propagated at the working resolution (where a thin balloon outline may leak).
+    In place; returns `color_full`."""
+    balloons = lettered_regions(ink, tone)
+    if not balloons.any():
+        return color_full
+    n, labels = cv2.connectedComponents(balloons.astype(np.uint8), connectivity=8)
+    keep_colour = np.zeros(n, bool)
+    if hints is not None:
+        keep_colour[np.unique(labels[(hints[..., 3] > 0) & balloons])] = True
+    keep_colour[0] = True
+    color_full[~keep_colour[labels]] = 1.0
+    return color_full
+
+
 def _near_white_lut(levels: int = 64) -> np.ndarray:
     """Near-white test for every colour of a levels^3 grid: a lookup instead of Lab per pixel."""
     grid = (np.arange(levels, dtype=np.float64) + 0.5) / levels
@@ -260,6 +279,7 @@ def colorize(
     stage("network", 0.7)
     color_full = restore_full_resolution(color_work, line_full, opts)
     if opts.keep_white:
+        color_full = white_balloons(color_full, ink, tone_full, request.hints)
         color_full = snap_white(color_full)
     layer, composite = compose(color_full, ink)
     stage("restore", 1.0)

@@ -23,8 +23,8 @@ class ColorizeOptions:
     working_size: int = 768
     """Long side in pixels at which the network runs; the result is restored to full size guided by the ink."""
     keep_white: bool = True
-    """Keep near-white paper pure white: balloons and background the model leaves almost white, and
-    unhinted clean paper connected to the page border (margins, gutters)."""
+    """Keep paper white where no hint asks otherwise: speech balloons and caption boxes (found by their
+    lettering), clean paper connected to the page border (margins, gutters), and near-white colour."""
     flat_regions: float = 0.6
     """0..1: how much each line-enclosed region is flattened to one colour (1 = flat cel colour, 0 = network shading)."""
 

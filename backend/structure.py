@@ -192,3 +192,64 @@ def build_inputs(
     out = np.concatenate(planes, axis=0).astype(np.float32)
     assert out.shape[0] == N_INPUT_CHANNELS
     return out
+
+
+# Lettered regions (speech balloons, caption boxes). Colorists leave them white; a network that
+# sees a white region enclosed by a line cannot tell a balloon from a white shirt, but the
+# lettering can: many small glyphs of similar size, in a convex white area with no screentone.
+BALLOON_MIN_SHARE = 0.0005  # of the page area
+BALLOON_MAX_SHARE = 0.08
+BALLOON_MIN_GLYPHS = 4  # an emoji face (eyes, mouth) has fewer features of one size than a line of text
+BALLOON_MAX_GLYPH_SIDE = 0.3  # a glyph's bounding box side / the region's shorter side
+BALLOON_MIN_INK_SHARE = 0.02  # dark lettering ink / balloon area: a few specks are not text
+BALLOON_MAX_INK_SHARE = 0.35  # lettering covers a minority of the balloon
+BALLOON_MAX_GLYPH_SIZE_CV = 0.35  # standard deviation / mean of the glyph sizes
+BALLOON_MAX_TONE_SHARE = 0.02  # screentone inside means a drawn object, not a balloon
+BALLOON_MIN_SOLIDITY = 0.85  # filled area / convex hull area: balloons and boxes are convex
+BALLOON_PAPER_LEVEL = 0.8
+
+
+def lettered_regions(ink: np.ndarray, tone: np.ndarray) -> np.ndarray:
+    """Speech balloons and caption boxes of a full-resolution page: bool HxW, filled (the
+    lettering included). Paper regions away from the border that enclose many glyph-sized blobs
+    of ink, hold no screentone and are convex. A heuristic; a hint inside a region overrules it."""
+    h, w = ink.shape
+    # Stricter than INK_LEVEL: the gray edge of a thin balloon outline must still close it.
+    paper = (ink > BALLOON_PAPER_LEVEL).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(paper, connectivity=4)
+    out = np.zeros((h, w), bool)
+    total = float(h * w)
+    for i in range(1, n):
+        x, y, bw, bh, area = (int(v) for v in stats[i])
+        if not BALLOON_MIN_SHARE * total <= area <= BALLOON_MAX_SHARE * total:
+            continue
+        if x == 0 or y == 0 or x + bw == w or y + bh == h:
+            continue
+        comp = labels[y : y + bh, x : x + bw] == i
+        outside = np.pad((~comp).astype(np.uint8), 1, constant_values=1)
+        cv2.floodFill(outside, None, (0, 0), 2)
+        holes = outside[1:-1, 1:-1] == 1  # what the region encloses: glyphs and their counters
+        filled = comp | holes
+        filled_area = float(filled.sum())
+        letter_ink = float((ink[y : y + bh, x : x + bw][holes] < INK_LEVEL).sum()) / filled_area
+        if not BALLOON_MIN_INK_SHARE <= letter_ink <= BALLOON_MAX_INK_SHARE:
+            continue
+        if tone[y : y + bh, x : x + bw][holes].sum() > BALLOON_MAX_TONE_SHARE * filled_area:
+            continue
+        # The glyphs: the larger enclosed blobs (kana, kanji, letters; not dots and dakuten) are
+        # many, small next to the balloon, and of one size. Eyes, folds and hatching are not.
+        _, _, hole_stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=8)
+        side = np.maximum(hole_stats[1:, cv2.CC_STAT_WIDTH], hole_stats[1:, cv2.CC_STAT_HEIGHT]).astype(np.float64)
+        if side.size < BALLOON_MIN_GLYPHS:
+            continue
+        glyph_side = side[side >= 0.5 * np.percentile(side, 90)]
+        if glyph_side.size < BALLOON_MIN_GLYPHS or glyph_side.std() > BALLOON_MAX_GLYPH_SIZE_CV * glyph_side.mean():
+            continue
+        if glyph_side.max() > BALLOON_MAX_GLYPH_SIDE * min(bw, bh):
+            continue
+        contours, _ = cv2.findContours(filled.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        hull_area = cv2.contourArea(cv2.convexHull(np.concatenate(contours)))
+        if filled_area < BALLOON_MIN_SOLIDITY * hull_area:
+            continue
+        out[y : y + bh, x : x + bw] |= filled
+    return out

@@ -33,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import CACHE_VERSION, Sampler, build_cache, cached_pages, default_data_root, list_sources
-from .model import ColorUNet, ModelConfig, load_weights, save_weights
+from .model import ColorUNet, ModelConfig, init_from, save_weights
 
 REPO = Path(__file__).resolve().parents[1]
 LAB_SCALE = (100.0, 100.0, 100.0)  # L, a, b -> roughly unit range
@@ -209,9 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():  # colour starts near paper white (most pixels of a page are paper);
         net.head.bias[:3].fill_(2.5)  # the hint gate's shade/gate outputs (model.py) keep their neutral 0
     if args.init:
-        init_net, _ = load_weights(Path(args.init))
-        if init_net.config == config:
-            net.load_state_dict(init_net.state_dict())
+        fresh = init_from(net, Path(args.init))
+        if master:
+            print(f"started from {args.init}" + (f"; new: {', '.join(sorted({n.split('.')[0] for n in fresh}))}" if fresh else ""))
     disc = PatchDiscriminator().to(device)
     opt_g = torch.optim.AdamW(net.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=1e-4)
     opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr * 0.2, betas=(0.5, 0.99))

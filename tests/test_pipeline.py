@@ -196,3 +196,53 @@ def test_margins_stay_white_unless_hinted():
     hinted[:20] = True
     out = white_margins(tinted, page, hinted)
     assert np.allclose(out[5, 5], 0.6) and (out[110, 150] == 1.0).all()  # a hinted margin keeps its colour
+
+
+def page_with_balloon(glyphs: int = 8, tone: bool = False) -> np.ndarray:
+    """A panel with an inked elliptical balloon holding `glyphs` letter-like marks in two columns."""
+    import cv2
+
+    ink = np.ones((600, 500), np.float32)  # the balloon covers 7 % of the page
+    cv2.rectangle(ink, (10, 10), (489, 589), 0.0, 3)
+    cv2.ellipse(ink, (150, 150), (70, 100), 0, 0, 360, 0.0, 2)
+    for i in range(glyphs):
+        x, y = 125 + 30 * (i % 2), 80 + 22 * (i // 2)
+        cv2.line(ink, (x, y), (x + 14, y + 14), 0.0, 2)
+        cv2.line(ink, (x + 14, y), (x, y + 14), 0.0, 2)
+        cv2.line(ink, (x + 7, y - 1), (x + 7, y + 15), 0.0, 2)
+    if tone:
+        ink[np.logical_and.outer(np.arange(600) % 4 == 0, np.arange(500) % 4 == 0)] = 0.0
+    return ink
+
+
+def test_lettered_regions_find_balloons_not_faces_or_tone():
+    import cv2
+
+    ink = page_with_balloon()
+    found = structure.lettered_regions(ink, structure.split_line_and_tone(ink)[1])
+    assert found[150, 110] and found[95, 132]  # the balloon's paper and its lettering
+    assert not found[450, 150]  # the panel around it
+    # A face: an outline with two eyes and a mouth, no lettering.
+    face = np.ones((600, 500), np.float32)
+    cv2.rectangle(face, (10, 10), (489, 589), 0.0, 3)
+    cv2.circle(face, (150, 150), 90, 0.0, 2)
+    cv2.circle(face, (115, 130), 8, 0.0, -1)
+    cv2.circle(face, (185, 130), 8, 0.0, -1)
+    cv2.ellipse(face, (150, 195), (35, 12), 0, 0, 180, 0.0, 3)
+    assert not structure.lettered_regions(face, structure.split_line_and_tone(face)[1]).any()
+    toned = page_with_balloon(tone=True)
+    assert not structure.lettered_regions(toned, structure.split_line_and_tone(toned)[1])[150, 110]
+
+
+def test_balloons_stay_white_unless_a_hint_is_inside():
+    ink = page_with_balloon()
+    hints = np.zeros(ink.shape + (4,), np.uint8)
+    hints[430:436, 60:66] = (200, 40, 40, 255)  # the panel: red
+    hints[500:506, 400:406] = (200, 40, 40, 255)
+    out = colorize(ColorizeRequest(ink=ink, hints=hints))
+    balloon_paper = (structure.lettered_regions(ink, structure.split_line_and_tone(ink)[1])) & (ink == 1.0)
+    assert (out.color_layer[balloon_paper][:, :3] == 255).all()
+    assert out.color_layer[450, 100, 1] < 150  # the panel took the red hint
+    hints[150:154, 100:104] = (60, 90, 200, 255)  # a blue hint inside the balloon: the user wants it
+    out = colorize(ColorizeRequest(ink=ink, hints=hints))
+    assert out.color_layer[150, 110, 2] > out.color_layer[150, 110, 0] + 40
