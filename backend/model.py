@@ -39,6 +39,7 @@ class ModelConfig:
     widths: tuple[int, ...] = (16, 32, 64, 96, 128)
     hint_gate: bool = True  # blend toward propagated hints (see module docstring)
     film: bool = True  # the global colour vector also scales and shifts every decoder level
+    sqrt_histogram: bool = True  # the network sees sqrt(histogram): see `ColorUNet.global_features`
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -49,6 +50,7 @@ class ModelConfig:
         d["widths"] = tuple(d["widths"])
         d.setdefault("hint_gate", False)  # weights saved before the gate existed
         d.setdefault("film", False)  # ... or before FiLM
+        d.setdefault("sqrt_histogram", False)
         return cls(**d)
 
 
@@ -88,6 +90,15 @@ class ColorUNet(nn.Module):
     def stride(self) -> int:
         return 2 ** (len(self.config.widths) - 1)
 
+    def global_features(self, global_vec: torch.Tensor) -> torch.Tensor:
+        """A histogram is mostly paper: its colour bins hold a few hundredths each, too faint a signal
+        for a linear layer to learn from in a short run. Their square root (the Hellinger map)
+        lifts 0.01 to 0.1 and keeps the order; the two flags pass unchanged."""
+        if not self.config.sqrt_histogram:
+            return global_vec
+        hist, flags = global_vec[:, :HIST_SIZE], global_vec[:, HIST_SIZE:]
+        return torch.cat([hist.clamp_min(0.0).sqrt(), flags], 1)
+
     def forward(self, x: torch.Tensor, global_vec: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         s = self.stride
@@ -98,7 +109,7 @@ class ColorUNet(nn.Module):
         for block in self.down:
             skips.append(block(F.avg_pool2d(skips[-1], 2)))
         bottom = skips.pop()
-        g_feat = self.global_proj(global_vec)
+        g_feat = self.global_proj(self.global_features(global_vec))
         g = g_feat[:, :, None, None].expand(-1, -1, *bottom.shape[-2:])
         y = self.fuse(torch.cat([bottom, g], 1))
         for i, block in enumerate(self.up):

@@ -181,10 +181,13 @@ def run(args: argparse.Namespace) -> dict:
         "notes": [
             "Baselines take no reference image: their +ref rows are copies of the runs without it.",
             "Levin and flat fill without hints (k0) are the page left uncoloured, as 'none'.",
-            "hint_adherence is undefined (null) at k0; balloon_preservation is null for pages without balloon-like regions.",
+            "hint_adherence is undefined (null) at k0; balloon_preservation is null for pages without balloons.",
             "white_preservation (ground truth) and balloon_preservation (real pages) are the two forms of 'large white areas "
             "still white': on ground-truth cases every large paper region that is white in the truth, on real pages the "
-            "balloon-like regions only (no truth says which other white areas should stay white).",
+            "balloons only (no truth says which other white areas should stay white).",
+            "Real-page balloons are the 53 closed balloons and caption boxes labelled by hand in "
+            "backend/bench/balloons_blackjack.json (balloon_source per page); a page without labels falls back to "
+            "metrics.balloon_mask, a heuristic that also takes faces, clocks and signs for balloons.",
             "Real pages have no ground truth; their k64 hints are palette dots on paper away from ink and balloons.",
         ],
         "timing": {

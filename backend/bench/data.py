@@ -18,6 +18,8 @@ hashes this file, the converter and the hint sampler, so changing any of them re
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import io
 import json
@@ -106,8 +108,9 @@ class RealPage:
     id: str
     file: str
     ink: np.ndarray
-    balloons: np.ndarray  # bool HxW, metrics.balloon_mask
+    balloons: np.ndarray  # bool HxW: hand-labelled balloons where labels exist, else metrics.balloon_mask
     hints: dict[int, np.ndarray] = field(default_factory=dict)
+    balloon_source: str = "heuristic"
     attribution: str = ATTRIBUTION["blackjack"]
 
 
@@ -393,15 +396,33 @@ class TestSet:
         if scale != 1.0:
             size = (max(16, round(ink.shape[1] * scale)), max(16, round(ink.shape[0] * scale)))
             ink = np.clip(cv2.resize(ink, size, interpolation=cv2.INTER_AREA), 0.0, 1.0)
-        balloons = metrics.balloon_mask(ink)
+        heuristic = metrics.balloon_mask(ink)
+        seeds = labelled_balloon_seeds().get(Path(file).name)
+        if seeds is not None:
+            balloons = metrics.balloons_from_seeds(ink, [(x * scale, y * scale) for x, y in seeds])
+        else:
+            balloons = heuristic
         page_id = f"blackjack/{Path(file).stem}"
+        avoid = balloons | heuristic  # hints go on neither, as a colorist would not dot a balloon
         hints = {
-            k: palette_hints(ink, balloons, k, np.random.default_rng(seed_of(page_id, 4, k))) for k in REAL_HINT_COUNTS if k > 0
+            k: palette_hints(ink, avoid, k, np.random.default_rng(seed_of(page_id, 4, k))) for k in REAL_HINT_COUNTS if k > 0
         }
-        return RealPage(id=page_id, file=file, ink=ink, balloons=balloons, hints=hints)
+        return RealPage(id=page_id, file=file, ink=ink, balloons=balloons, hints=hints,
+                        balloon_source="hand-labelled" if seeds is not None else "heuristic")
 
     def real_pages(self, n: int | None = None, quick: bool = False, scale: float = 1.0) -> list[RealPage]:
         return [self.real_page(f, scale) for f in self.real_page_files(n, quick)]
+
+
+BALLOON_LABELS = Path(__file__).with_name("balloons_blackjack.json")
+
+
+@functools.lru_cache(maxsize=1)
+def labelled_balloon_seeds() -> dict[str, list[tuple[float, float]]]:
+    """Hand-labelled balloons of the Black Jack pages: file name -> seed points (see the JSON's _about)."""
+    if not BALLOON_LABELS.exists():
+        return {}
+    return {k: [tuple(p) for p in v] for k, v in json.loads(BALLOON_LABELS.read_text())["pages"].items()}
 
 
 def palette_hints(ink: np.ndarray, avoid: np.ndarray, k: int, rng: np.random.Generator, size: int = 3) -> np.ndarray:

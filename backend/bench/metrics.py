@@ -178,6 +178,25 @@ def balloon_mask(ink: np.ndarray) -> np.ndarray:
     return out
 
 
+def balloons_from_seeds(ink: np.ndarray, seeds: list[tuple[float, float]]) -> np.ndarray:
+    """Labelled balloons (bool HxW): the 4-connected paper region (ink > 0.8) under each seed (x, y),
+    with what it encloses (the lettering) filled in."""
+    ink = np.asarray(ink, np.float32)
+    h, w = ink.shape
+    white = (ink > PAPER_LEVEL).astype(np.uint8)
+    _, labels = cv2.connectedComponents(white, connectivity=4)
+    out = np.zeros((h, w), bool)
+    for x, y in seeds:
+        xi, yi = min(w - 1, int(round(x))), min(h - 1, int(round(y)))
+        if labels[yi, xi] == 0:
+            continue  # the seed fell on ink (a rescaled page): no region to take
+        comp = (labels == labels[yi, xi]).astype(np.uint8)
+        outside = np.pad(1 - comp, 1, constant_values=1)
+        cv2.floodFill(outside, None, (0, 0), 2)
+        out |= comp.astype(bool) | (outside[1:-1, 1:-1] == 1)
+    return out
+
+
 WHITE_REGION_MIN_SHARE = 0.001  # of the page area
 
 

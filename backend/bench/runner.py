@@ -247,6 +247,7 @@ def run_real_pages(
                 "attribution": page.attribution,
                 "size": list(page.ink.shape),
                 "balloon_pixels": int(page.balloons.sum()),
+                "balloon_source": page.balloon_source,
                 **ink_stats(page.ink),
                 "hint_pixels": {str(k): int((v[..., 3] > 0).sum()) for k, v in page.hints.items()},
             }
