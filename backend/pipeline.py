@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from . import color
+from .reference import match_reference_colours
 from .model import DEFAULT_WEIGHTS, GLOBAL_SIZE, PROPAGATED_MASK, ColorUNet, load_weights
 from .request import ColorizeOptions, ColorizeRequest, ColorizeResult, RequestError
 from .structure import (
@@ -274,8 +275,10 @@ def colorize(
     inputs = build_inputs(page, hint_rgb, hint_mask)
     stage("analyse", 0.2)
     color_work = run_network(model, inputs, global_vec)
+    hinted = inputs[PROPAGATED_MASK] > 0
     if opts.keep_white:
-        color_work = white_margins(color_work, page, inputs[PROPAGATED_MASK] > 0)
+        color_work = white_margins(color_work, page, hinted)
+    color_work = match_reference_colours(color_work, page.line, hinted, request.references, opts.reference_strength)
     stage("network", 0.7)
     color_full = restore_full_resolution(color_work, line_full, opts)
     if opts.keep_white:

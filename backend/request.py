@@ -20,6 +20,9 @@ class ColorizeOptions:
     reference_mode: Literal["histogram", "palette"] = "histogram"
     """How references guide colour: 'histogram' matches their colour proportions,
     'palette' only restricts which colours are used (Comicolorization)."""
+    reference_strength: float = 1.0
+    """0..1: how far each unhinted region's colour moves to the nearest main colour of the references
+    (hue and saturation only; the shading stays). 0 = the references guide only the network."""
     working_size: int = 768
     """Long side in pixels at which the network runs; the result is restored to full size guided by the ink."""
     keep_white: bool = True
@@ -46,8 +49,10 @@ class ColorizeOptions:
             raise RequestError("working_size must be an integer between 64 and 4096")
         if not isinstance(self.keep_white, bool):
             raise RequestError("keep_white must be true or false")
-        if not isinstance(self.flat_regions, (int, float)) or isinstance(self.flat_regions, bool) or not 0.0 <= self.flat_regions <= 1.0:
-            raise RequestError("flat_regions must be a number between 0 and 1")
+        for name in ("flat_regions", "reference_strength"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
+                raise RequestError(f"{name} must be a number between 0 and 1")
 
 
 @dataclass

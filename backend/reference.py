@@ -1,0 +1,74 @@
+"""Colour from reference images, after the network: each unhinted region's colour moves to the
+nearest colour cluster of the references.
+
+The network reads a reference only as a 216-bin histogram, and a small model trained on little
+data follows it weakly. The references themselves say more: their main colours. Like Welsh et al.
+(2002, "Transferring colour to greyscale images") this transfers chroma only and keeps the
+network's lightness (its shading from the ink); unlike them it works per line-enclosed region,
+so a region takes one reference colour instead of a per-pixel patchwork.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from . import color
+from .structure import labels_touching_border, line_regions
+
+N_CLUSTERS = 8
+SAMPLE_SIDE = 160  # references are shrunk to this long side before clustering (speed; colours survive)
+PAPER_L, PAPER_CHROMA = 90.0, 10.0  # reference pixels lighter and greyer than this are paper, not colour
+INK_L = 12.0  # and darker than this are ink
+WHITE_REGION_L, WHITE_REGION_CHROMA = 90.0, 6.0  # regions the network left white stay white
+
+
+def reference_clusters(references: list[np.ndarray], k: int = N_CLUSTERS) -> np.ndarray | None:
+    """The references' main colours (k x 3 Lab, k-means over their non-paper, non-ink pixels), or
+    None when they hold too little colour to cluster."""
+    pixels = []
+    for ref in references:
+        scale = SAMPLE_SIDE / max(ref.shape[:2])
+        if scale < 1.0:
+            size = (max(1, round(ref.shape[1] * scale)), max(1, round(ref.shape[0] * scale)))
+            ref = cv2.resize(ref, size, interpolation=cv2.INTER_AREA)
+        pixels.append(ref[..., :3].reshape(-1, 3))
+    lab = color.rgb_to_lab(np.concatenate(pixels).astype(np.float64) / 255.0)
+    chroma = np.hypot(lab[:, 1], lab[:, 2])
+    lab = lab[~((lab[:, 0] > PAPER_L) & (chroma < PAPER_CHROMA)) & (lab[:, 0] > INK_L)].astype(np.float32)
+    if len(lab) < 4 * k:
+        return None
+    criteria = (cv2.TERM_CRITERIA_MAX_ITER + cv2.TERM_CRITERIA_EPS, 20, 0.5)
+    cv2.setRNGSeed(0)  # the same references give the same colours
+    _, _, centres = cv2.kmeans(lab, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    return centres.astype(np.float64)
+
+
+def match_reference_colours(
+    color_work: np.ndarray, line: np.ndarray, hinted: np.ndarray, references: list[np.ndarray], strength: float
+) -> np.ndarray:
+    """Move the chroma of every unhinted, coloured, enclosed region toward the nearest (CIEDE2000)
+    reference colour by `strength` (0..1). Hinted regions, regions open to the page border and
+    regions the network left white are kept. Working resolution, sRGB float HxWx3."""
+    if not references or strength <= 0:
+        return color_work
+    centres = reference_clusters(references)
+    if centres is None:
+        return color_work
+    labels, n = line_regions(line)
+    h, w = labels.shape
+    lab = color.rgb_to_lab(color_work.reshape(-1, 3).astype(np.float64))
+    flat = labels.ravel()
+    area = np.maximum(np.bincount(flat, minlength=n), 1).astype(np.float64)
+    mean = np.stack([np.bincount(flat, weights=lab[:, c], minlength=n) for c in range(3)], -1) / area[:, None]
+    keep = labels_touching_border(labels, n)
+    keep[0] = True  # the walls: hidden under the ink
+    keep |= np.bincount(flat, weights=hinted.ravel().astype(np.float64), minlength=n) > 0
+    keep |= (mean[:, 0] > WHITE_REGION_L) & (np.hypot(mean[:, 1], mean[:, 2]) < WHITE_REGION_CHROMA)
+    k = len(centres)
+    de = color.ciede2000(np.repeat(mean, k, axis=0), np.tile(centres, (n, 1))).reshape(n, k)
+    shift = centres[de.argmin(1)] - mean
+    shift[:, 0] = 0.0  # chroma only: the lightness is the network's shading
+    shift[keep] = 0.0
+    lab += strength * shift[flat]
+    return np.clip(color.lab_to_rgb(lab), 0.0, 1.0).reshape(h, w, 3).astype(np.float32)
