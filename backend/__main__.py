@@ -24,7 +24,7 @@ def cmd_colorize(argv: list[str]) -> int:
     p.add_argument("-o", "--output", type=Path, required=True, help="RGB result: colour under the ink")
     p.add_argument("--color-layer", type=Path, help="also write the colour layer alone (RGBA, for Multiply under the ink)")
     p.add_argument("--reference-mode", choices=["histogram", "palette"], default="histogram")
-    p.add_argument("--reference-strength", type=float, default=1.0, help="0..1: how far unhinted regions move to the references' main colours")
+    p.add_argument("--palette-strength", type=float, default=1.0, help="0..1: how far unhinted regions move to the nearest hint or reference colour")
     p.add_argument("--working-size", type=int, default=768, help="long side at which the network runs")
     p.add_argument("--flat-regions", type=float, default=0.6, help="0..1 flattening of line-enclosed regions")
     p.add_argument("--no-keep-white", action="store_true", help="do not snap near-white paper to white")
@@ -46,7 +46,7 @@ def cmd_colorize(argv: list[str]) -> int:
         options = ColorizeOptions.from_dict(
             {
                 "reference_mode": args.reference_mode,
-                "reference_strength": args.reference_strength,
+                "palette_strength": args.palette_strength,
                 "working_size": args.working_size,
                 "flat_regions": args.flat_regions,
                 "keep_white": not args.no_keep_white,

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from . import color
-from .reference import match_reference_colours
+from .reference import hint_colours, match_palette, reference_colours
 from .model import DEFAULT_WEIGHTS, GLOBAL_SIZE, PROPAGATED_MASK, ColorUNet, load_weights
 from .request import ColorizeOptions, ColorizeRequest, ColorizeResult, RequestError
 from .structure import (
@@ -278,7 +278,9 @@ def colorize(
     hinted = inputs[PROPAGATED_MASK] > 0
     if opts.keep_white:
         color_work = white_margins(color_work, page, hinted)
-    color_work = match_reference_colours(color_work, page.line, hinted, request.references, opts.reference_strength)
+    if opts.palette_strength > 0:
+        palette = np.concatenate([hint_colours(request.hints), reference_colours(request.references)])
+        color_work = match_palette(color_work, page.line, hinted, palette, opts.palette_strength)
     stage("network", 0.7)
     color_full = restore_full_resolution(color_work, line_full, opts)
     if opts.keep_white:

@@ -20,9 +20,10 @@ class ColorizeOptions:
     reference_mode: Literal["histogram", "palette"] = "histogram"
     """How references guide colour: 'histogram' matches their colour proportions,
     'palette' only restricts which colours are used (Comicolorization)."""
-    reference_strength: float = 1.0
-    """0..1: how far each unhinted region's colour moves to the nearest main colour of the references
-    (hue and saturation only; the shading stays). 0 = the references guide only the network."""
+    palette_strength: float = 1.0
+    """0..1: how far each region no hint reached moves to the nearest colour of your palette: the hint
+    colours and the main colours of the references (hue and saturation only; the shading stays).
+    0 = the network's own colours there."""
     working_size: int = 768
     """Long side in pixels at which the network runs; the result is restored to full size guided by the ink."""
     keep_white: bool = True
@@ -49,7 +50,7 @@ class ColorizeOptions:
             raise RequestError("working_size must be an integer between 64 and 4096")
         if not isinstance(self.keep_white, bool):
             raise RequestError("keep_white must be true or false")
-        for name in ("flat_regions", "reference_strength"):
+        for name in ("flat_regions", "palette_strength"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
                 raise RequestError(f"{name} must be a number between 0 and 1")

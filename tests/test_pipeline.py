@@ -248,8 +248,11 @@ def test_balloons_stay_white_unless_a_hint_is_inside():
     assert out.color_layer[150, 110, 2] > out.color_layer[150, 110, 0] + 40
 
 
-def test_reference_colours_move_unhinted_regions_only():
-    from backend.reference import match_reference_colours
+def test_palette_moves_unhinted_regions_only():
+    from backend.reference import match_palette, reference_colours
+
+    def match_reference_colours(work, line, hinted, refs, strength):
+        return match_palette(work, line, hinted, reference_colours(refs), strength)
 
     ink = toy_page(120, 160)
     page = structure.analyse_page(ink, 768)
@@ -272,3 +275,22 @@ def test_reference_colours_move_unhinted_regions_only():
     assert np.allclose(match_reference_colours(work, page.line, hinted, [], 1.0), work)
     white_ref = np.full((64, 64, 3), 255, np.uint8)  # no colour in it: nothing to move toward
     assert np.allclose(match_reference_colours(work, page.line, hinted, [white_ref], 1.0), work)
+
+
+def test_palette_colours_from_hints_and_references():
+    from backend.reference import hint_colours, reference_colours
+
+    hints = np.zeros((50, 50, 4), np.uint8)
+    hints[5:7, 5:7] = (200, 40, 40, 255)
+    hints[20:22, 20:22] = (40, 40, 200, 255)
+    hints[30, 30] = (10, 200, 10, 60)  # a soft brush edge: not a chosen colour
+    assert len(hint_colours(hints)) == 2 and len(hint_colours(None)) == 0
+    many = np.zeros((64, 64, 4), np.uint8)
+    many[..., 3] = 255
+    many[..., 0] = np.arange(64)[:, None] * 4
+    assert len(hint_colours(many)) == 16  # clustered
+    ref = np.zeros((300, 300, 3), np.uint8)
+    ref[:150] = (220, 30, 40)
+    ref[150:] = (255, 255, 255)  # paper is not a colour
+    cols = reference_colours([ref])
+    assert len(cols) == 8 and (cols[:, 1] > 40).all()
