@@ -73,6 +73,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--ckpt-every", type=int, default=250)
     ap.add_argument("--export", default=None, help="write the final generator here (safetensors)")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--bench", choices=["quick", "full", "none"], default="quick",
+                    help="after training, bench the final weights against the baselines into RUN_DIR/bench (full: the default set, ~20 min on 2 CPU cores)")
     return ap.parse_args(argv)
 
 
@@ -349,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"step": step, "minutes": round((time.time() - t_start) / 60, 2), "out": str(out), "export": args.export}))
     if ddp:
         dist.destroy_process_group()
+    if master and args.bench != "none":
+        from .bench.cli import main as bench_main
+
+        bench_args = ["--weights", str(out / "final.safetensors"), "--out", str(out / "bench"), "--no-images", "--device", args.device]
+        return bench_main(bench_args + (["--quick"] if args.bench == "quick" else []))
     return 0
 
 

@@ -55,7 +55,7 @@ def test_two_step_run_writes_loadable_safetensors(tmp_path):
     rc = main([
         "--data", str(root), "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run"),
         "--steps", "2", "--batch", "2", "--crop", "64", "--threads", "1", "--adv-start", "0",
-        "--sample-every", "2", "--ckpt-every", "2", "--no-progress", "--export", str(export),
+        "--sample-every", "2", "--ckpt-every", "2", "--no-progress", "--export", str(export), "--bench", "none",
     ])  # fmt: skip
     assert rc == 0
     net, meta = load_weights(export)
@@ -69,7 +69,24 @@ def test_two_step_run_writes_loadable_safetensors(tmp_path):
     # Resuming continues from the checkpoint.
     rc = main([
         "--data", str(root), "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run"),
-        "--steps", "3", "--batch", "2", "--crop", "64", "--threads", "1", "--no-progress", "--resume",
+        "--steps", "3", "--batch", "2", "--crop", "64", "--threads", "1", "--no-progress", "--resume", "--bench", "none",
     ])  # fmt: skip
     assert rc == 0
     assert '"step": 3' in (tmp_path / "run" / "state.json").read_text()
+
+
+def test_training_ends_with_the_bench_of_its_weights(tmp_path, monkeypatch):
+    import backend.bench.cli as bench_cli
+    from backend.train import main
+
+    calls = []
+    monkeypatch.setattr(bench_cli, "main", lambda argv: calls.append(argv) or 0)
+    root = tiny_folder(tmp_path / "data")
+    rc = main([
+        "--data", str(root), "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run"),
+        "--steps", "1", "--batch", "2", "--crop", "64", "--threads", "1", "--no-progress",
+    ])  # fmt: skip
+    assert rc == 0 and len(calls) == 1
+    argv = calls[0]
+    assert "--quick" in argv and argv[argv.index("--weights") + 1] == str(tmp_path / "run" / "final.safetensors")
+    assert argv[argv.index("--out") + 1] == str(tmp_path / "run" / "bench")
