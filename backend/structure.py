@@ -219,12 +219,13 @@ def lettered_regions(ink: np.ndarray, tone: np.ndarray) -> np.ndarray:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(paper, connectivity=4)
     out = np.zeros((h, w), bool)
     total = float(h * w)
-    for i in range(1, n):
-        x, y, bw, bh, area = (int(v) for v in stats[i])
-        if not BALLOON_MIN_SHARE * total <= area <= BALLOON_MAX_SHARE * total:
-            continue
-        if x == 0 or y == 0 or x + bw == w or y + bh == h:
-            continue
+    x0, y0, bw0, bh0, area0 = (stats[:, c] for c in range(5))
+    candidates = np.flatnonzero(
+        (area0 >= BALLOON_MIN_SHARE * total) & (area0 <= BALLOON_MAX_SHARE * total)
+        & (x0 > 0) & (y0 > 0) & (x0 + bw0 < w) & (y0 + bh0 < h)
+    )  # fmt: skip
+    for i in candidates[candidates > 0]:
+        x, y, bw, bh = int(x0[i]), int(y0[i]), int(bw0[i]), int(bh0[i])
         comp = labels[y : y + bh, x : x + bw] == i
         outside = np.pad((~comp).astype(np.uint8), 1, constant_values=1)
         cv2.floodFill(outside, None, (0, 0), 2)
