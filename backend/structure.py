@@ -91,6 +91,14 @@ def labels_touching_border(labels: np.ndarray, n: int) -> np.ndarray:
     return border
 
 
+def enclosed_holes(region: np.ndarray) -> np.ndarray:
+    """What a region (bool HxW) encloses: the pixels outside it that cannot reach the image border
+    without crossing it (4-connected), e.g. the lettering inside a balloon."""
+    outside = np.pad((~region).astype(np.uint8), 1, constant_values=1)
+    cv2.floodFill(outside, None, (0, 0), 2)
+    return outside[1:-1, 1:-1] == 1
+
+
 def region_maps(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel log-area share of its region and whether its region touches the border."""
     area = np.bincount(labels.ravel(), minlength=n).astype(np.float32)
@@ -227,9 +235,7 @@ def lettered_regions(ink: np.ndarray, tone: np.ndarray) -> np.ndarray:
     for i in candidates[candidates > 0]:
         x, y, bw, bh = int(x0[i]), int(y0[i]), int(bw0[i]), int(bh0[i])
         comp = labels[y : y + bh, x : x + bw] == i
-        outside = np.pad((~comp).astype(np.uint8), 1, constant_values=1)
-        cv2.floodFill(outside, None, (0, 0), 2)
-        holes = outside[1:-1, 1:-1] == 1  # what the region encloses: glyphs and their counters
+        holes = enclosed_holes(comp)  # glyphs and their counters
         filled = comp | holes
         filled_area = float(filled.sum())
         letter_ink = float((ink[y : y + bh, x : x + bw][holes] < INK_LEVEL).sum()) / filled_area

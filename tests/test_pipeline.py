@@ -253,7 +253,7 @@ def test_balloons_stay_white_unless_a_hint_is_inside():
 def test_palette_moves_unhinted_regions_only():
     from backend.reference import match_palette, reference_colours
 
-    def match_reference_colours(work, line, hinted, refs, strength):
+    def match_references(work, line, hinted, refs, strength):  # the palette of the references alone
         return match_palette(work, line, hinted, reference_colours(refs), strength)
 
     ink = toy_page(120, 160)
@@ -265,7 +265,7 @@ def test_palette_moves_unhinted_regions_only():
     reference[:, 32:] = (40, 60, 210)  # and blue
     hinted = np.zeros((120, 160), bool)
     hinted[70:110, 90:150] = True  # the bottom-right region holds a hint
-    out = match_reference_colours(work, page.line, hinted, [reference], 1.0)
+    out = match_references(work, page.line, hinted, [reference], 1.0)
     a = out[30, 40]  # top-left region: now the reference's red, as light as before
     assert a[0] - a[1] > 0.3 and a[0] - a[2] > 0.3
     from backend import color as colour
@@ -273,10 +273,10 @@ def test_palette_moves_unhinted_regions_only():
     # Lightness kept, but for clipping into the sRGB gamut (this red is out of it at L 67).
     assert abs(colour.rgb_to_lab(a[None].astype(np.float64))[0, 0] - colour.rgb_to_lab(work[30, 40][None].astype(np.float64))[0, 0]) < 6.0
     assert np.allclose(out[90, 120], work[90, 120], atol=1e-5)  # the hinted region is the network's
-    assert np.allclose(match_reference_colours(work, page.line, hinted, [reference], 0.0), work)
-    assert np.allclose(match_reference_colours(work, page.line, hinted, [], 1.0), work)
+    assert np.allclose(match_references(work, page.line, hinted, [reference], 0.0), work)
+    assert np.allclose(match_references(work, page.line, hinted, [], 1.0), work)
     white_ref = np.full((64, 64, 3), 255, np.uint8)  # no colour in it: nothing to move toward
-    assert np.allclose(match_reference_colours(work, page.line, hinted, [white_ref], 1.0), work)
+    assert np.allclose(match_references(work, page.line, hinted, [white_ref], 1.0), work)
 
 
 def test_palette_colours_from_hints_and_references():

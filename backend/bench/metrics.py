@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from .. import color
+from ..structure import enclosed_holes
 
 INK_LEVEL = 0.5  # ink darker than this is ink (the same threshold as structure.INK_LEVEL)
 PAPER_LEVEL = 0.8  # ink lighter than this is paper for balloon detection
@@ -162,11 +163,9 @@ def balloon_mask(ink: np.ndarray) -> np.ndarray:
             continue
         if x == 0 or y == 0 or x + bw == w or y + bh == h:
             continue
-        comp = (labels[y : y + bh, x : x + bw] == i).astype(np.uint8)
-        outside = np.pad(1 - comp, 1, constant_values=1)
-        cv2.floodFill(outside, np.zeros((bh + 4, bw + 4), np.uint8), (0, 0), 2)
-        holes = outside[1:-1, 1:-1] == 1
-        filled = comp.astype(bool) | holes
+        comp = labels[y : y + bh, x : x + bw] == i
+        holes = enclosed_holes(comp)
+        filled = comp | holes
         n_holes = cv2.connectedComponents(holes.astype(np.uint8), connectivity=8)[0] - 1
         if not BALLOON_MIN_HOLES <= n_holes <= BALLOON_MAX_HOLES:
             continue
@@ -174,7 +173,7 @@ def balloon_mask(ink: np.ndarray) -> np.ndarray:
         hull_area = cv2.contourArea(cv2.convexHull(np.concatenate(contours)))
         if filled.sum() / max(hull_area, 1.0) < BALLOON_MIN_SOLIDITY:
             continue
-        out[y : y + bh, x : x + bw] |= comp.astype(bool)
+        out[y : y + bh, x : x + bw] |= comp
     return out
 
 
@@ -190,10 +189,8 @@ def balloons_from_seeds(ink: np.ndarray, seeds: list[tuple[float, float]]) -> np
         xi, yi = min(w - 1, int(round(x))), min(h - 1, int(round(y)))
         if labels[yi, xi] == 0:
             continue  # the seed fell on ink (a rescaled page): no region to take
-        comp = (labels == labels[yi, xi]).astype(np.uint8)
-        outside = np.pad(1 - comp, 1, constant_values=1)
-        cv2.floodFill(outside, None, (0, 0), 2)
-        out |= comp.astype(bool) | (outside[1:-1, 1:-1] == 1)
+        comp = labels == labels[yi, xi]
+        out |= comp | enclosed_holes(comp)
     return out
 
 
