@@ -21,6 +21,9 @@ from .structure import (
     PageStructure,
     analyse_page,
     build_inputs,
+    clean_paper,
+    paper_seed,
+    spread_hints,
     labels_touching_border,
     lettered_regions,
     line_regions,
@@ -272,12 +275,17 @@ def colorize(
     else:
         hint_rgb, hint_mask = np.zeros(page.shape + (3,), np.float32), np.zeros(page.shape, bool)
     global_vec = reference_vector(request.references, opts.reference_mode)
-    inputs = build_inputs(page, hint_rgb, hint_mask)
+    paper = clean_paper(page.ink, page.tone, page.line)
+    spread = spread_hints(page.line, hint_rgb, hint_mask, paper_seed(paper))
+    inputs = build_inputs(page, hint_rgb, hint_mask, spread=spread)
     stage("analyse", 0.2)
     color_work = run_network(model, inputs, global_vec)
-    hinted = inputs[PROPAGATED_MASK] > 0
+    hinted = spread.mask
     if opts.keep_white:
         color_work = white_margins(color_work, page, hinted)
+        # Clean paper the paper seed won against the hints stays paper: colour that leaked
+        # through a gap in an outline must not tint the background.
+        color_work[spread.paper & paper] = 1.0
     if opts.palette_strength > 0:
         palette = np.concatenate([hint_colours(request.hints), reference_colours(request.references)])
         color_work = match_palette(color_work, page.line, hinted, palette, opts.palette_strength)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from skimage.segmentation import watershed
 
 INK_LEVEL = 0.5  # ink pixels are darker than this
 # An ink blob smaller than this many pixels (at a 2000-px page height) is tone or a speck, not a line.
@@ -161,6 +162,159 @@ def propagate_hints(labels: np.ndarray, hint_rgb: np.ndarray, hint_mask: np.ndar
     return out_rgb, in_hinted
 
 
+# Clean paper: working-resolution ink lighter than this, with no tone, is blank paper.
+PAPER_INK = 0.92
+PAPER_TONE = 0.02
+# Gaps in the ink narrower than twice this share of the working resolution's long side are
+# closed (about 6 px at 768 px, 15 px on a 2000-px page): open outlines of hands, hair, sleeves.
+GAP_HALF_WIDTH_SHARE = 0.004
+MIN_GAP_HALF_WIDTH = 2.0
+
+
+@dataclass
+class HintSpread:
+    """Where each hint's colour reaches at the working resolution, and what stays paper."""
+
+    rgb: np.ndarray  # float32 HxWx3, the colour of the hint that reached the pixel (0 elsewhere)
+    mask: np.ndarray  # bool HxW, reached by a hint
+    paper: np.ndarray  # bool HxW, won by the paper seed: stays paper unless a hint is painted there
+
+
+def clean_paper(ink: np.ndarray, tone: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """Blank paper at the working resolution: light, no screentone, not a line."""
+    return (ink > PAPER_INK) & (tone < PAPER_TONE) & ~line
+
+
+def paper_seed(paper: np.ndarray, edges: tuple[bool, bool, bool, bool] = (True, True, True, True)) -> np.ndarray:
+    """The automatic paper seed: clean paper on the page border (top, bottom, left, right; a
+    training crop passes False for its edges that lie inside the page)."""
+    seed = np.zeros_like(paper)
+    for on, sl in zip(edges, (np.s_[0, :], np.s_[-1, :], np.s_[:, 0], np.s_[:, -1])):
+        if on:
+            seed[sl] = paper[sl]
+    return seed
+
+
+def gap_half_width(shape: tuple[int, int]) -> float:
+    return max(MIN_GAP_HALF_WIDTH, GAP_HALF_WIDTH_SHARE * max(shape))
+
+
+# Passages wider than this many gap half-widths all count as open space.
+OPEN_WIDTH_GAPS = 8
+# Two claims whose common border is narrower than this share of the narrower side's width met
+# at a neck (a gap in an outline, the mouth of a sleeve), not in open space.
+NECK_RATIO = 0.5
+
+
+def local_width(free: np.ndarray, cap: float) -> np.ndarray:
+    """Half-width of the widest passage through each free pixel, capped: the radius of the
+    largest disc inside the free area that covers the pixel (local thickness). A pixel beside
+    the outline of a wide face is wide; a pixel in a gap of the outline is narrow."""
+    dist = cv2.distanceTransform(free.astype(np.uint8), cv2.DIST_L2, 5)
+    width = np.where(free, np.minimum(dist, 1.0), 0.0).astype(np.float32)
+    radius = 1.0
+    while radius < cap:
+        radius = min(cap, radius * 1.5)
+        r = int(np.ceil(radius))
+        centres = (dist >= radius).astype(np.uint8)
+        if not centres.any():
+            break
+        covered = cv2.dilate(centres, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+        width[covered & free] = radius
+    return width
+
+
+def spread_hints(line: np.ndarray, hint_rgb: np.ndarray, hint_mask: np.ndarray, seed: np.ndarray) -> HintSpread:
+    """Spread hints up to the ink without flooding the page through gaps in open outlines.
+
+    Every hint (a connected dot or stroke) and the paper seed grow at once over the non-ink
+    pixels, widest passages first (marker watershed on the negated local width, like the
+    min-cut of LazyBrush): two seeds meet where the passage between them is narrowest, so a
+    face dotted with skin and the paper around it part at the gap in the face's outline. A hint
+    that meets the paper in open space, not at a neck, lies on that paper itself and takes it
+    over (a sky dot colours the sky). Hints never cross ink.
+    """
+    h, w = line.shape
+    free = ~line
+    valid = hint_mask & free
+    n_hint, hint_ids = cv2.connectedComponents(valid.astype(np.uint8), connectivity=8)
+    paper_id = n_hint  # hints are 1..n_hint-1
+    markers = hint_ids.astype(np.int32)
+    markers[seed & free & ~valid] = paper_id
+    if not markers.any():
+        return HintSpread(np.zeros((h, w, 3), np.float32), np.zeros((h, w), bool), np.zeros((h, w), bool))
+    gap = gap_half_width(line.shape)
+    width = local_width(free, OPEN_WIDTH_GAPS * gap)
+    claim = watershed(-width, markers, mask=free, connectivity=1).astype(np.int32)
+    if n_hint > 1 and (claim == paper_id).any():
+        claim = _merge_open_paper(claim, width, paper_id, gap)
+    n = paper_id + 1
+    counts = np.bincount(hint_ids[valid], minlength=n).astype(np.float32)
+    colours = np.stack([np.bincount(hint_ids[valid], weights=hint_rgb[valid][:, c], minlength=n) for c in range(3)], -1)
+    colours = colours / np.maximum(counts, 1.0)[:, None]
+    hinted = (claim > 0) & (claim < paper_id)
+    rgb = np.where(hinted[..., None], colours[claim], 0.0).astype(np.float32)
+    return HintSpread(rgb=rgb, mask=hinted, paper=claim == paper_id)
+
+
+def _merge_open_paper(claim: np.ndarray, width: np.ndarray, paper_id: int, gap: float) -> np.ndarray:
+    """Give each connected part of the paper's claim to the hint it meets in open space, if any.
+
+    The widest point of the border between two claims says how they met: across a neck
+    (narrow next to the width of either side, or no wider than a gap) the paper keeps its part;
+    across a wide border the hint was painted in that very paper area."""
+    n_parts, parts = cv2.connectedComponents((claim == paper_id).astype(np.uint8), connectivity=4)
+    n_ids = paper_id + n_parts
+    ids = np.where(parts > 0, paper_id + parts, claim)  # paper parts get ids after the hints
+    side_width = np.zeros(n_ids, np.float32)
+    np.maximum.at(side_width, ids.ravel(), width.ravel())
+    keys, border = [], []
+    for a, b, wa, wb in (
+        (ids[:, :-1], ids[:, 1:], width[:, :-1], width[:, 1:]),
+        (ids[:-1, :], ids[1:, :], width[:-1, :], width[1:, :]),
+    ):
+        touch = (a > 0) & (b > 0) & ((a > paper_id) != (b > paper_id))
+        hint, part = np.minimum(a[touch], b[touch]), np.maximum(a[touch], b[touch])
+        keys.append(hint.astype(np.int64) * n_ids + part)
+        border.append(np.minimum(wa[touch], wb[touch]))
+    keys_all, border_all = np.concatenate(keys), np.concatenate(border)
+    if keys_all.size == 0:
+        return claim
+    pair, inverse = np.unique(keys_all, return_inverse=True)
+    border_width = np.zeros(len(pair), np.float32)
+    np.maximum.at(border_width, inverse, border_all)
+    hint_of, part_of = np.divmod(pair, n_ids)
+    narrow_side = np.minimum(side_width[hint_of], side_width[part_of])
+    is_open = (border_width >= NECK_RATIO * narrow_side) & (border_width > gap)
+    owner = np.arange(n_ids, dtype=np.int64)
+    owner[paper_id:] = paper_id
+    for i in np.argsort(border_width):  # widest border last: it wins a part met by several hints
+        if is_open[i]:
+            owner[part_of[i]] = hint_of[i]
+    return owner[ids].astype(np.int32)
+
+
+def gap_closed_regions(line: np.ndarray, half_width: float) -> tuple[np.ndarray, int]:
+    """Line-enclosed regions that do not leak through gaps in the ink (trapped-ball segmentation).
+
+    The cores of the regions are the pixels farther than `half_width` from any line: a gap
+    narrower than twice that splits them. Each core grows back over the pixels nearer the ink
+    (marker watershed on the negated distance, so two cores part at the narrowest point, the
+    gap), but never across a line. Pieces too thin for a core of their own (thin closed regions)
+    keep their plain label. Walls get label 0.
+    """
+    free = ~line
+    dist = cv2.distanceTransform(free.astype(np.uint8), cv2.DIST_L2, 5)
+    n_core, cores = cv2.connectedComponents((dist > half_width).astype(np.uint8), connectivity=4)
+    labels = watershed(-dist, cores, mask=free, connectivity=1).astype(np.int32) if n_core > 1 else np.zeros(line.shape, np.int32)
+    rest = free & (labels == 0)
+    if rest.any():
+        n_rest, rest_labels = cv2.connectedComponents(rest.astype(np.uint8), connectivity=4)
+        labels[rest] = rest_labels[rest] + (n_core - 1)
+        return labels, n_core + n_rest - 1
+    return labels, max(n_core, 1)
+
+
 N_INPUT_CHANNELS = 17
 
 
@@ -170,17 +324,20 @@ def build_inputs(
     hint_mask: np.ndarray,
     draft_rgb: np.ndarray | None = None,
     draft_mask: np.ndarray | None = None,
+    spread: HintSpread | None = None,
 ) -> np.ndarray:
     """The network's per-pixel input, C x H x W float32, all at the working resolution.
 
     0 ink | 1 line walls | 2 tone density | 3 region log-area | 4 region touches border |
-    5-7 hint RGB | 8 hint mask | 9-11 propagated hint RGB | 12 propagated mask |
+    5-7 hint RGB | 8 hint mask | 9-11 spread hint RGB (`spread_hints`) | 12 spread mask |
     13-15 coloring draft RGB | 16 draft mask
     """
     h, w = page.shape
     labels, n = line_regions(page.line)
     area, border = region_maps(labels, n)
-    prop_rgb, prop_mask = propagate_hints(labels, hint_rgb, hint_mask)
+    if spread is None:
+        spread = spread_hints(page.line, hint_rgb, hint_mask, paper_seed(clean_paper(page.ink, page.tone, page.line)))
+    prop_rgb, prop_mask = spread.rgb, spread.mask
     if draft_rgb is None or draft_mask is None:
         draft_rgb = np.zeros((h, w, 3), np.float32)
         draft_mask = np.zeros((h, w), bool)
