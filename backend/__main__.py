@@ -37,12 +37,16 @@ def cmd_colorize(argv: list[str]) -> int:
 
     from PIL import Image
 
-    from .imageio import ImageError, load_hints, load_ink, load_reference
+    from .imageio import ImageError, check_output_file, load_hints, load_ink, load_reference
     from .pipeline import colorize, get_model
     from .request import ColorizeOptions, ColorizeRequest, RequestError
 
     t0 = time.perf_counter()
     try:
+        # Before the work: a bad output path must not cost a whole colorization and then a traceback.
+        check_output_file(args.output, "-o")
+        if args.color_layer:
+            check_output_file(args.color_layer, "--color-layer", mode="RGBA")
         options = ColorizeOptions.from_dict(
             {
                 "reference_mode": args.reference_mode,
@@ -64,11 +68,14 @@ def cmd_colorize(argv: list[str]) -> int:
     except (ImageError, RequestError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(result.composite).save(args.output)
-    if args.color_layer:
-        args.color_layer.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(result.color_layer).save(args.color_layer)
+    try:
+        for arr, path in ((result.composite, args.output), (result.color_layer, args.color_layer)):
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(arr).save(path)
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot write the result: {exc}", file=sys.stderr)
+        return 2
     total = time.perf_counter() - t0
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
     print(f"wrote {args.output} ({request.ink.shape[1]}x{request.ink.shape[0]}) in {total:.2f}s [{stages}; model {result.model_version} on {model.device}]")
@@ -99,12 +106,19 @@ def cmd_serve(argv: list[str]) -> int:
         p.error(f"--host {args.host} is not a loopback address; add --allow-remote if you really mean it")
     if not loopback:
         print(f"WARNING: serving on {args.host}: other machines on the network can reach this server", file=sys.stderr)
+    if args.max_body_mb < 1 or args.queue < 0:
+        p.error("--max-body-mb must be at least 1 and --queue at least 0")
+    from .config import TokenFileError
     from .server import serve
 
-    serve(
-        args.host, args.port, args.device, allow_remote=not loopback,
-        max_body_bytes=args.max_body_mb * 1024 * 1024, max_waiting=args.queue,
-    )
+    try:
+        serve(
+            args.host, args.port, args.device, allow_remote=not loopback,
+            max_body_bytes=args.max_body_mb * 1024 * 1024, max_waiting=args.queue,
+        )
+    except (TokenFileError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -6,11 +6,14 @@ which Krita's Qt networking can build without third-party packages.
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import contextlib
 import binascii
+import contextlib
 import ipaddress
+import re
 import secrets
+import threading
 from dataclasses import fields
 from typing import Any
 
@@ -18,16 +21,23 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import API_VERSION, __version__
-from .imageio import ImageError, encode_png, load_hints, load_ink, load_reference
-from .jobs import Job, JobRunner, QueueFull
+from .imageio import ImageError, check_page_size, decode_hints, decode_ink, decode_reference, open_image
+from .jobs import Job, JobRunner, QueueFull, StoredResult
 from .request import ColorizeOptions, ColorizeRequest, RequestError
 
 MAX_BODY_BYTES = 400 * 1024 * 1024  # a 6000x8500 page with hints and references, base64, fits
 MAX_REFERENCES = 8
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+# A Host header naming a loopback address, with an optional port, and nothing else
+# (no userinfo, no path: `localhost:80@evil` is not localhost).
+LOOPBACK_HOST = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?", re.IGNORECASE)
+CANCEL_WAIT_SECONDS = 1.0  # DELETE waits this long for a running job to stop, to answer its new state
+DISCONNECT_POLL_SECONDS = 0.1
 
 
 class ColorizeBody(BaseModel):
@@ -51,33 +61,55 @@ def _b64(data: str, what: str) -> bytes:
         raise ApiError(400, f"{what}: not valid base64") from None
 
 
-def decode_request(body: ColorizeBody) -> ColorizeRequest:
+_decoding = threading.Lock()  # one request's images decoded at a time: their temporaries never add up
+
+
+def submit_request(runner: JobRunner, body: ColorizeBody) -> Job:
+    """Check everything cheap first (base64, image headers, sizes, options), then take a queue
+    place, and only then decode the pixels: a busy server or a bad request costs no decoding."""
     if len(body.references) > MAX_REFERENCES:
         raise ApiError(400, f"at most {MAX_REFERENCES} references")
     try:
-        req = ColorizeRequest(
-            ink=load_ink(_b64(body.ink, "ink")),
-            hints=load_hints(_b64(body.hints, "hints")) if body.hints else None,
-            references=[load_reference(_b64(r, f"reference {i + 1}")) for i, r in enumerate(body.references)],
-            options=ColorizeOptions.from_dict(body.options),
-        )
-        req.validate()
+        ink = open_image(_b64(body.ink, "ink"), "ink")
+        check_page_size(*ink.size)
+        hints = open_image(_b64(body.hints, "hints"), "hints") if body.hints else None
+        if hints is not None and hints.size != ink.size:
+            raise RequestError(
+                f"hints are {hints.size[0]}x{hints.size[1]} but the ink is {ink.size[0]}x{ink.size[1]}; "
+                "they must be the same size"
+            )
+        references = [open_image(_b64(r, f"reference {i + 1}"), f"reference {i + 1}") for i, r in enumerate(body.references)]
+        options = ColorizeOptions.from_dict(body.options)
     except (ImageError, RequestError, TypeError) as exc:
         raise ApiError(400, str(exc)) from None
-    return req
+    try:
+        with runner.admit() as admission:
+            with _decoding:
+                request = ColorizeRequest(
+                    ink=decode_ink(ink),
+                    hints=decode_hints(hints) if hints is not None else None,
+                    references=[decode_reference(r, f"reference {i + 1}") for i, r in enumerate(references)],
+                    options=options,
+                )
+            del ink, hints, references  # the decoded arrays are all the job needs
+            request.validate()
+            return admission.submit(request)
+    except QueueFull as exc:
+        raise ApiError(503, str(exc), position=exc.waiting + 1) from None
+    except (ImageError, RequestError, TypeError) as exc:
+        raise ApiError(400, str(exc)) from None
+    except MemoryError:
+        raise ApiError(503, "not enough memory to decode these images now; try again or send a smaller page") from None
 
 
-def result_json(job: Job) -> dict[str, Any]:
-    res = job.result
-    assert res is not None
-    h, w = res.composite.shape[:2]
+def result_json(result: StoredResult) -> dict[str, Any]:
     return {
-        "color_layer": base64.b64encode(encode_png(res.color_layer)).decode("ascii"),
-        "composite": base64.b64encode(encode_png(res.composite)).decode("ascii"),
-        "width": w,
-        "height": h,
-        "model_version": res.model_version,
-        "seconds": res.seconds,
+        "color_layer": base64.b64encode(result.color_layer_png).decode("ascii"),
+        "composite": base64.b64encode(result.composite_png).decode("ascii"),
+        "width": result.width,
+        "height": result.height,
+        "model_version": result.model_version,
+        "seconds": result.seconds,
     }
 
 
@@ -120,10 +152,9 @@ def options_schema() -> list[dict[str, Any]]:
     return out
 
 
-def _host_name(host_header: str) -> str:
-    if host_header.startswith("["):
-        return host_header[: host_header.find("]") + 1]
-    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+def is_loopback_host(host_header: str) -> bool:
+    """Strict: the whole header must be a loopback name with an optional numeric port."""
+    return LOOPBACK_HOST.fullmatch(host_header) is not None
 
 
 def _is_loopback(addr: str | None) -> bool:
@@ -131,6 +162,70 @@ def _is_loopback(addr: str | None) -> bool:
         return addr is not None and ipaddress.ip_address(addr).is_loopback
     except ValueError:
         return False
+
+
+class BodyTooLarge(StarletteHTTPException):
+    def __init__(self, limit: int):
+        super().__init__(413, f"request body larger than {limit} bytes")
+
+
+class Guard:
+    """Every request passes here first: Host and client checks, the access token, and the body
+    limit, counted on the bytes actually received (a chunked upload has no Content-Length)."""
+
+    def __init__(self, app: ASGIApp, token: str, allow_remote: bool, max_body_bytes: int):
+        self.app, self.token, self.allow_remote, self.max_body_bytes = app, token, allow_remote, max_body_bytes
+
+    def refusal(self, scope: Scope) -> tuple[int, str] | None:
+        headers = Headers(scope=scope)
+        # DNS rebinding: a browser page on evil.example resolving to 127.0.0.1 still sends its own Host.
+        if not self.allow_remote:
+            if not is_loopback_host(headers.get("host", "")):
+                return 403, "refused: Host must be a loopback name"
+            client = scope.get("client")
+            if client and not _is_loopback(client[0]):
+                return 403, "refused: only local clients are served"
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            return 413, f"request body larger than {self.max_body_bytes} bytes"
+        if scope["path"] != f"/{API_VERSION}/health":
+            auth = headers.get("authorization", "")
+            given = auth[7:] if auth.lower().startswith("bearer ") else ""
+            if not secrets.compare_digest(given.encode(), self.token.encode()):
+                return 401, "missing or wrong access token"
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refused = self.refusal(scope)
+        if refused is not None:
+            await JSONResponse({"error": refused[1]}, status_code=refused[0])(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge(self.max_body_bytes)
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except BodyTooLarge as exc:  # raised where no exception handler turned it into an answer
+            if started:
+                raise
+            await JSONResponse({"error": exc.detail}, status_code=413)(scope, receive, send)
 
 
 def create_app(
@@ -150,26 +245,7 @@ def create_app(
 
     app = FastAPI(title="MangaColor backend", version=__version__, lifespan=lifespan)
     app.state.runner = runner
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next):  # type: ignore[no-untyped-def]
-        # DNS rebinding: a browser page on evil.example resolving to 127.0.0.1 still sends its own Host.
-        if not allow_remote:
-            host = _host_name(request.headers.get("host", ""))
-            if host not in LOOPBACK_NAMES:
-                return JSONResponse({"error": "refused: Host must be a loopback name"}, status_code=403)
-            client = request.client.host if request.client else None
-            if client is not None and not _is_loopback(client):
-                return JSONResponse({"error": "refused: only local clients are served"}, status_code=403)
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
-            return JSONResponse({"error": f"request body larger than {max_body_bytes} bytes"}, status_code=413)
-        if request.url.path != f"/{API_VERSION}/health":
-            auth = request.headers.get("authorization", "")
-            given = auth[7:] if auth.lower().startswith("bearer ") else ""
-            if not secrets.compare_digest(given.encode(), token.encode()):
-                return JSONResponse({"error": "missing or wrong access token"}, status_code=401)
-        return await call_next(request)
+    app.add_middleware(Guard, token=token, allow_remote=allow_remote, max_body_bytes=max_body_bytes)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -198,16 +274,9 @@ def create_app(
     def options() -> dict[str, Any]:
         return {"options": options_schema()}
 
-    def submit(body: ColorizeBody) -> Job:
-        req = decode_request(body)
-        try:
-            return runner.submit(req)
-        except QueueFull as exc:
-            raise ApiError(503, str(exc), position=exc.waiting + 1) from None
-
     @app.post(f"/{API_VERSION}/jobs", status_code=202)
     def create_job(body: ColorizeBody) -> dict[str, Any]:
-        return job_json(runner, submit(body))
+        return job_json(runner, submit_request(runner, body))
 
     def find(job_id: str) -> Job:
         job = runner.get(job_id)
@@ -224,22 +293,39 @@ def create_app(
         job = find(job_id)
         if job.status != "done":
             raise ApiError(409, f"job is {job.status}" + (f": {job.error}" if job.error else ""), job_status=job.status)
-        return result_json(job)
+        result = runner.take_result(job_id)
+        if result is None:
+            raise ApiError(410, f"no result for job {job_id}: {job.result_gone or 'it was dropped'}", job_status=job.status)
+        return result_json(result)
 
     @app.delete(f"/{API_VERSION}/jobs/{{job_id}}")
     def cancel_job(job_id: str) -> dict[str, Any]:
-        find(job_id)
-        job = runner.cancel(job_id)
-        assert job is not None
+        """Cancel a queued or running job, or delete a finished one with its result."""
+        job = runner.cancel(job_id, wait=CANCEL_WAIT_SECONDS)
+        if job is None:
+            raise ApiError(404, f"no job {job_id}")
         return job_json(runner, job)
 
     @app.post(f"/{API_VERSION}/colorize")
-    def colorize_now(body: ColorizeBody) -> dict[str, Any]:
-        job = submit(body)
-        job.done_event.wait()
-        if job.status != "done":
-            raise ApiError(500 if job.status == "failed" else 409, f"job {job.status}: {job.error or ''}".strip())
-        return result_json(job)
+    async def colorize_now(body: ColorizeBody, request: Request) -> Any:
+        job = await run_in_threadpool(submit_request, runner, body)
+        try:
+            while not job.done_event.is_set():
+                if await request.is_disconnected():
+                    # Nobody will read this answer: free the device for the others.
+                    runner.cancel(job.id)
+                    return JSONResponse({"error": "the client went away; its job was cancelled"}, status_code=499)
+                await asyncio.sleep(DISCONNECT_POLL_SECONDS)
+            if job.status == "failed" and job.error and job.error.startswith("out of memory"):
+                raise ApiError(503, job.error)
+            if job.status != "done":
+                raise ApiError(500 if job.status == "failed" else 409, f"job {job.status}: {job.error or ''}".strip())
+            result = runner.take_result(job.id)
+            if result is None:
+                raise ApiError(409, f"job done but {job.result_gone or 'its result was dropped'}")
+            return await run_in_threadpool(result_json, result)
+        finally:
+            runner.cancel(job.id)  # a synchronous job is nobody's to fetch later: forget it
 
     return app
 
@@ -259,8 +345,8 @@ def serve(
     from .config import ensure_token, token_path
     from .pipeline import colorize, get_model
 
+    token = ensure_token()  # first: a token problem is reported before the model's long load
     model = get_model(device)  # load before listening: a healthy server can colorize
-    token = ensure_token()
     runner = JobRunner(run=functools.partial(colorize, model=model), max_waiting=max_waiting)
     app = create_app(
         token, runner, device_name=str(model.device), model_version=model.version,
