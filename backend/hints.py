@@ -123,3 +123,107 @@ def sample_hints(
 def hint_pixels(layer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(ys, xs) of the hinted pixels of an RGBA hint layer."""
     return np.nonzero(layer[..., 3] > 0)
+
+
+# ----------------------------------------------------------------------------- colorist-style hints
+
+COLORIST_BACKGROUND_SHARE = 0.10  # share of hints a colorist puts on the background (white paper gets a white hint)
+COLORIST_SHAPES = ("dot", "square", "stroke")  # drawn with equal odds
+COLORIST_SQUARE_SIDES = (2, 3, 4, 5)
+COLORIST_STROKE_LENGTH = (4, 16)  # px, inclusive
+COLORIST_STROKE_WIDTHS = (1, 2, 3)
+WHITE_LEVEL = 0.94  # every RGB channel above this: white paper in the ground truth
+BACKGROUND_MIN_SHARE = 0.001  # a background region is a white area of at least this share of the page
+
+__all__ += ["colorist_hints", "figure_and_background"]
+
+
+def figure_and_background(gt_rgb: np.ndarray, ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(figure, background) bool masks of a ground-truth page: the figure is every pixel whose
+    truth is not white; the background is white truth in a large paper area of the ink (4-connected
+    paper regions of at least 0.1 % of the page): the paper around figures, not the white of an eye."""
+    rgb = _as_float_rgb(gt_rgb)
+    white = rgb.min(-1) > WHITE_LEVEL
+    paper = ((np.asarray(ink, np.float32) > PAPER_LEVEL) & white).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(paper, connectivity=4)
+    big = stats[:, cv2.CC_STAT_AREA] >= BACKGROUND_MIN_SHARE * paper.size
+    big[0] = False
+    return ~white, big[labels]
+
+
+def colorist_hints(
+    gt_rgb: np.ndarray,
+    ink: np.ndarray,
+    k: int,
+    rng: np.random.Generator,
+    background_share: float = COLORIST_BACKGROUND_SHARE,
+) -> np.ndarray:
+    """k hints as a colorist places them, as an RGBA uint8 layer the size of `gt_rgb`.
+
+    Each hint is, with equal odds, a 1-px dot, a small square (2-5 px a side) or a short stroke
+    (4-16 px long, 1-3 px wide, in a random direction, cut where it would leave the local colour
+    or touch ink), of the true local colour (the median of the 3x3 truth). About
+    `background_share` of them (a binomial draw) go on the background (white paper gets a white
+    hint, as a colorist marks the background), the rest on the figure's coloured pixels, weighted
+    towards saturated colour like `sample_hints`. Positions are candidates of `hint_candidates`
+    (paper 2 px all around, uniform truth in 5x5), so a square fits. Deterministic for a given
+    generator state; fewer than k hints only where the page has fewer candidate pixels. When one
+    side has no candidates its hints go to the other.
+    """
+    rgb = _as_float_rgb(gt_rgb)
+    h, w = rgb.shape[:2]
+    layer = np.zeros((h, w, 4), np.uint8)
+    if k <= 0:
+        return layer
+    ok, weight = hint_candidates(rgb, ink)
+    figure, background = figure_and_background(rgb, ink)
+    pools = []
+    for sel in (ok & figure, ok & background):
+        idx = np.flatnonzero(sel.ravel())
+        p = weight.ravel()[idx].astype(np.float64)
+        pools.append((idx, p / p.sum() if idx.size else p))
+    n_bg = int(rng.binomial(k, background_share))
+    counts = [k - n_bg, n_bg]
+    for side in (0, 1):  # an empty side hands its hints to the other
+        if pools[side][0].size == 0:
+            counts[1 - side] += counts[side]
+            counts[side] = 0
+    paper = np.asarray(ink, np.float32) > PAPER_LEVEL
+    for (idx, p), n in zip(pools, counts):
+        n = min(n, idx.size)
+        if n <= 0:
+            continue
+        chosen = rng.choice(idx, size=n, replace=False, p=p)
+        for flat in chosen:
+            y, x = divmod(int(flat), w)
+            col = _median_colour(rgb, y, x)
+            c8 = np.clip(col * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            shape = COLORIST_SHAPES[int(rng.integers(len(COLORIST_SHAPES)))]
+            if shape == "dot":
+                pts = [(y, x)]
+            elif shape == "square":
+                s = int(COLORIST_SQUARE_SIDES[int(rng.integers(len(COLORIST_SQUARE_SIDES)))])
+                y0, x0 = y - (s - 1) // 2, x - (s - 1) // 2
+                pts = [(yy, xx) for yy in range(y0, y0 + s) for xx in range(x0, x0 + s)]
+            else:
+                length = int(rng.integers(COLORIST_STROKE_LENGTH[0], COLORIST_STROKE_LENGTH[1] + 1))
+                width = int(COLORIST_STROKE_WIDTHS[int(rng.integers(len(COLORIST_STROKE_WIDTHS)))])
+                ang = rng.uniform(0, np.pi)
+                dy, dx = np.sin(ang), np.cos(ang)
+                centre = []
+                for sign in (1.0, -1.0):  # grow both ways from the centre until leaving the colour
+                    for t in range(0 if sign > 0 else 1, length // 2 + 1):
+                        yy, xx = int(round(y + sign * t * dy)), int(round(x + sign * t * dx))
+                        if not (0 <= yy < h and 0 <= xx < w) or not ok[yy, xx]:
+                            break
+                        if np.abs(rgb[yy, xx] - col).max() > UNIFORM_RANGE:
+                            break
+                        centre.append((yy, xx))
+                r0 = -((width - 1) // 2)
+                # widen across the stroke (perpendicular offsets), staying on the candidate's clear paper
+                pts = [(int(round(cy + o * dx)), int(round(cx - o * dy))) for cy, cx in centre for o in range(r0, r0 + width)]
+            for yy, xx in pts:
+                if 0 <= yy < h and 0 <= xx < w and paper[yy, xx] and np.abs(rgb[yy, xx] - col).max() <= UNIFORM_RANGE:
+                    layer[yy, xx, :3] = c8
+                    layer[yy, xx, 3] = 255
+    return layer

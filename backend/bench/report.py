@@ -156,6 +156,7 @@ CONTACT_COLUMNS = [
     ("ours+ref", "MangaColor + ref"),
     ("levin", "Levin 2004"),
     ("flatfill", "flat fill"),
+    ("krita", "Krita Colorize Mask"),
     ("gt", "ground truth"),
     ("ref", "reference"),
 ]
@@ -197,6 +198,7 @@ PLOT_STYLE = {
     "levin": ((230, 120, 20), False),
     "flatfill": ((40, 150, 60), False),
     "none": ((120, 120, 120), False),
+    "krita": ((170, 40, 160), False),
 }
 
 
@@ -211,7 +213,7 @@ def _dashed(d: ImageDraw.ImageDraw, p0, p1, fill, width: int, dash: int = 9) -> 
 def plot_de_vs_hints(agg: dict, path: Path, n_cases: int, title_extra: str = "") -> None:
     ks = sorted({int(c.split("+")[0][1:]) for m in agg.values() for c in m})
     series = {}
-    for m in ("ours", "levin", "flatfill", "none"):
+    for m in ("ours", "levin", "flatfill", "krita", "none"):
         if m not in agg:
             continue
         for ref in (False, True):

@@ -68,6 +68,95 @@ class Results:
     thumbs: dict = field(default_factory=dict)  # case id -> {column: image}
     model_seconds: float = 0.0
     baseline_seconds: float = 0.0
+    skipped_cases: dict = field(default_factory=dict)  # method -> case id -> why it has no row for that case
+
+
+# ----------------------------------------------------------------------------- Krita's Colorize Mask
+
+KRITA_CHUNK_PIXELS = 60_000_000  # page pixels per Krita session: bounds the jobs (ink + hints) held in memory at once
+
+
+@dataclass
+class KritaResults:
+    """Composites of Krita's Colorize Mask, looked up per case and hint count (k > 0), from one
+    pre-pass over all jobs; `missing` says why a job has no result."""
+
+    composites: dict = field(default_factory=dict)  # (case id, k) -> uint8 HxWx3
+    seconds: dict = field(default_factory=dict)  # (case id, k) -> wall s of its Krita session / jobs in it
+    cpu_seconds: dict = field(default_factory=dict)  # (case id, k) -> CPU s of the session's child processes / jobs
+    missing: dict = field(default_factory=dict)  # (case id, k) -> reason
+    sessions: list = field(default_factory=list)  # per Krita call: {"jobs", "seconds", "ok"}
+    note: str = ""
+
+    @staticmethod
+    def job_id(case_id: str, k: int) -> str:
+        return f"{case_id}@k{k}"
+
+    def get(self, case_id: str, k: int) -> "np.ndarray | None":
+        return self.composites.get((case_id, k))
+
+
+def krita_prepass(cases: list, run_colorize_mask: Callable, make_job: Callable, log=print,
+                  load: Callable[[object], Case] | None = None, chunk_pixels: int = KRITA_CHUNK_PIXELS,
+                  **kwargs) -> KritaResults:
+    """Run Krita's Colorize Mask on every (case, k > 0) before the per-case loop: Krita starts slowly,
+    so jobs go in as few sessions as memory allows (`chunk_pixels` page pixels each).
+    `run_colorize_mask(jobs, log=..., **kwargs)` returns {job id: (colour, composite)}; a job it leaves
+    out, a session that raises, or a result of the wrong shape leaves that job missing, with the reason."""
+    import resource
+
+    out = KritaResults()
+    pending: list = []
+    pixels = 0
+
+    def flush() -> None:
+        nonlocal pending, pixels
+        if not pending:
+            return
+        jobs = [j for j, _ in pending]
+        why = ""
+        t0 = time.perf_counter()
+        c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        c0 = c0.ru_utime + c0.ru_stime
+        ok = True
+        try:
+            results = run_colorize_mask(jobs, log=log, **kwargs) or {}
+        except Exception as exc:  # noqa: BLE001 - any failure of the external tool skips its jobs, never the bench
+            results, ok = {}, False
+            why = f"Krita session failed: {type(exc).__name__}: {exc}"
+            log(f"  {why}")
+        spent = time.perf_counter() - t0
+        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (c1.ru_utime + c1.ru_stime) - c0
+        out.sessions.append({"jobs": len(jobs), "seconds": spent, "cpu_seconds": cpu, "ok": ok})
+        for job, key in pending:
+            got = results.get(job.id)
+            if got is None:
+                out.missing[key] = why if not ok else "no result from the Colorize Mask"
+                continue
+            composite = np.asarray(got[1] if isinstance(got, (tuple, list)) else got)
+            if composite.shape != job.ink.shape + (3,):
+                out.missing[key] = f"result of shape {composite.shape}, page {job.ink.shape}"
+                continue
+            out.composites[key] = np.ascontiguousarray(composite, dtype=np.uint8)
+            out.seconds[key] = spent / len(jobs)
+            out.cpu_seconds[key] = cpu / len(jobs)
+        pending, pixels = [], 0
+
+    for item in cases:
+        case = load(item) if load is not None else item
+        for k in HINT_COUNTS:
+            if k <= 0 or k not in case.hints:
+                continue
+            pending.append((make_job(KritaResults.job_id(case.id, k), case.ink, case.hints[k]), (case.id, k)))
+            pixels += case.ink.size
+        if pixels >= chunk_pixels:
+            flush()
+    flush()
+    n_ok, n_all = len(out.composites), len(out.composites) + len(out.missing)
+    log(f"Krita Colorize Mask: {n_ok}/{n_all} jobs in {len(out.sessions)} session(s), "
+        f"{sum(x['seconds'] for x in out.sessions):.0f}s")
+    return out
 
 
 def make_ours(device: str, weights: Path | None, log=print) -> tuple[Runner, dict]:
@@ -165,14 +254,29 @@ def ink_stats(ink: np.ndarray) -> dict:
     }
 
 
+def _krita_runner(krita: KritaResults) -> Callable:
+    """The `krita` method for run_gt_cases: (case, k) -> composite or None (k0: the page uncoloured)."""
+    def run(case: Case, k: int) -> "np.ndarray | None":
+        if k <= 0:
+            return baselines.no_colour(case.ink)[1]
+        return krita.get(case.id, k)
+
+    return run
+
+
 def run_gt_cases(
     cases: list, methods: dict[str, Runner], res: Results, contact_ids: set[str], log=print,
-    load: Callable[[object], Case] | None = None,
+    load: Callable[[object], Case] | None = None, krita: KritaResults | None = None,
 ) -> None:
     """`cases` are Case objects, or references that `load` turns into one (loaded one at a time,
-    so the process holds one case, and peak memory is about the method, not the test set)."""
+    so the process holds one case, and peak memory is about the method, not the test set).
+    With `krita` (a pre-pass's results) the method `krita` is scored from them; a case without all
+    its Krita results has no `krita` row, and `res.skipped_cases['krita']` says why."""
     per = res.per_case.setdefault("gt", {})
     info = res.case_info.setdefault("gt", [])
+    all_methods: dict = dict(methods)
+    if krita is not None:
+        all_methods["krita"] = _krita_runner(krita)
     for i, item in enumerate(cases):
         case = load(item) if load is not None else item
         t_case = time.perf_counter()
@@ -182,6 +286,10 @@ def run_gt_cases(
             {
                 "id": case.id,
                 "source": case.source,
+                "set": case.set,
+                "ink_kind": case.ink_kind,
+                "hint_style": case.hint_style,
+                "input_sha1": case.input_digest(),
                 "file": case.file,
                 "attribution": case.attribution,
                 "size": list(case.ink.shape),
@@ -194,7 +302,7 @@ def run_gt_cases(
         )
         row = per.setdefault(case.id, {})
         thumbs = {} if case.id in contact_ids else None
-        for name, run in methods.items():
+        for name, run in all_methods.items():
             row[name] = {}
             for k, ref in GT_CONDITIONS:
                 cond = cond_name(k, ref)
@@ -204,11 +312,24 @@ def run_gt_cases(
                     continue
                 hints = case.hints.get(k) if k > 0 else None
                 refs = [case.ref] if ref else []
-                out, cost = _call(lambda: run(case.ink, hints, refs))
-                if name == "ours":
-                    res.model_seconds += cost["seconds"]
+                if name == "krita":
+                    out = run(case, k)
+                    if out is None:
+                        why = krita.missing.get((case.id, k), "no result") if krita is not None else "no result"
+                        res.skipped_cases.setdefault("krita", {})[case.id] = f"k{k}: {why}"
+                        break
+                    if k > 0:
+                        cost = {"seconds": krita.seconds.get((case.id, k)), "cpu_seconds": krita.cpu_seconds.get((case.id, k)),
+                                "peak_mb": None, "delta_mb": None}
+                    else:
+                        out, cost = _call(lambda: run(case, k))
+                    res.baseline_seconds += cost["seconds"] or 0.0
                 else:
-                    res.baseline_seconds += cost["seconds"]
+                    out, cost = _call(lambda: run(case.ink, hints, refs))
+                    if name == "ours":
+                        res.model_seconds += cost["seconds"]
+                    else:
+                        res.baseline_seconds += cost["seconds"]
                 row[name][cond] = {
                     "delta_e": metrics.delta_e_non_ink(out, case.gt, case.ink),
                     "hint_adherence": metrics.hint_adherence(out, hints),
@@ -220,15 +341,18 @@ def run_gt_cases(
                 }
                 if thumbs is not None and k == 16:
                     thumbs[f"{name}{'+ref' if ref else ''}"] = _small(out)
+            if name == "krita" and case.id in res.skipped_cases.get("krita", {}):
+                del row[name]
+                if thumbs is not None:
+                    thumbs.pop("krita", None)
         if thumbs is not None:
             thumbs["ink"] = _small(metrics.ink_to_rgb(case.ink))
             thumbs["hints"] = _small(_thumb_hints(case.ink, case.hints.get(16)))
             thumbs["gt"] = _small(case.gt)
             thumbs["ref"] = _small(case.ref)
             res.thumbs[case.id] = thumbs
-        ours = row.get("ours", {}).get("k16", {}).get("delta_e", float("nan"))
-        log(f"  [{i + 1}/{len(cases)}] {case.id} {case.ink.shape[1]}x{case.ink.shape[0]}: "
-            f"dE00 k16 ours {ours:.1f} levin {row.get('levin', {}).get('k16', {}).get('delta_e', float('nan')):.1f} "
+        de16 = "  ".join(f"{n} {row[n]['k16']['delta_e']:.1f}" for n in row if "k16" in row[n])
+        log(f"  [{i + 1}/{len(cases)}] {case.id} {case.ink.shape[1]}x{case.ink.shape[0]}: dE00 k16 {de16} "
             f"({time.perf_counter() - t_case:.1f}s)")
 
 
@@ -364,3 +488,99 @@ def machine_info() -> dict:
         "memory_measure": memory_method(),
         "loadavg_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
+
+
+# ----------------------------------------------------------------------------- issue 10's bars
+
+BARS = {
+    "de_vs_krita_ratio": 0.85,  # ours / krita dE00 at k16 and k64: at least 15 % below
+    "white_min": 0.98,  # white-paper preservation in every condition
+    "hint_adherence_max": 5.0,  # dE00 at the hint pixels
+    "ink_min": 0.999,  # ink preservation 1.0 (to 3 decimals)
+    "k0_vs_none_ratio": 0.90,  # without hints at least 10 % below no colour
+}
+
+
+def _mean_over(per_case: dict, ids: list[str], method: str, cond: str, metric: str) -> tuple[float | None, int]:
+    v = _finite([per_case[c][method][cond].get(metric) for c in ids if cond in per_case[c].get(method, {})])
+    return (float(v.mean()) if v.size else None), int(v.size)
+
+
+def _ratio(per_case: dict, ids: list[str], a: str, b: str, cond: str, bar: float) -> dict:
+    """Means of `a` and `b` on the cases where both have the metric, their ratio and the bar."""
+    both = [c for c in ids if a in per_case[c] and b in per_case[c]
+            and all(math.isfinite(per_case[c][m].get(cond, {}).get("delta_e") or float("nan")) for m in (a, b))]
+    ma, n = _mean_over(per_case, both, a, cond, "delta_e")
+    mb, _ = _mean_over(per_case, both, b, cond, "delta_e")
+    ratio = ma / mb if ma is not None and mb else None
+    return {a: ma, b: mb, "ratio": ratio, "n": n, "bar": bar, "pass": None if ratio is None else bool(ratio <= bar)}
+
+
+def bars_summary(per_case: dict, case_sets: dict[str, str], method: str = "ours") -> dict:
+    """Issue 10's bars for `method`, per scope (all cases, the current set, the extended set):
+    dE00 against Krita's Colorize Mask at k16/k64, the lowest white preservation over the conditions,
+    hint adherence, ink preservation, and dE00 against no colour at k0. Each entry has the bar and
+    whether it is met (None where a side is missing, e.g. Krita not run)."""
+    out: dict = {}
+    scopes = {"all": list(per_case)}
+    for name in ("current", "extended"):
+        scopes[name] = [c for c in per_case if case_sets.get(c) == name]
+    for scope, ids in scopes.items():
+        ids = [c for c in ids if method in per_case[c]]
+        if not ids:
+            continue
+        conds = sorted({cond for c in ids for cond in per_case[c][method]}, key=lambda x: (x.endswith("+ref"), int(x[1:].split("+")[0])))
+        white = {cond: _mean_over(per_case, ids, method, cond, "white_preservation")[0] for cond in conds}
+        white = {c: v for c, v in white.items() if v is not None}
+        ink = {cond: _mean_over(per_case, ids, method, cond, "ink_preservation")[0] for cond in conds}
+        ink = {c: v for c, v in ink.items() if v is not None}
+        hint = {cond: _mean_over(per_case, ids, method, cond, "hint_adherence")[0] for cond in conds if not cond.startswith("k0")}
+        hint = {c: v for c, v in hint.items() if v is not None}
+        entry: dict = {"n": len(ids)}
+        for cond in ("k16", "k64"):
+            entry[f"de_vs_krita_{cond}"] = _ratio(per_case, ids, method, "krita", cond, BARS["de_vs_krita_ratio"])
+        wmin = min(white, key=white.get) if white else None
+        entry["white_min"] = {"value": white.get(wmin), "condition": wmin, "per_condition": white, "bar": BARS["white_min"],
+                              "pass": None if wmin is None else bool(white[wmin] >= BARS["white_min"])}
+        hmax = max(hint, key=hint.get) if hint else None
+        entry["hint_adherence_max"] = {"value": hint.get(hmax), "condition": hmax, "per_condition": hint,
+                                       "bar": BARS["hint_adherence_max"],
+                                       "pass": None if hmax is None else bool(hint[hmax] <= BARS["hint_adherence_max"])}
+        imin = min(ink, key=ink.get) if ink else None
+        entry["ink_min"] = {"value": ink.get(imin), "condition": imin, "bar": BARS["ink_min"],
+                            "pass": None if imin is None else bool(ink[imin] >= BARS["ink_min"])}
+        entry["k0_vs_none"] = _ratio(per_case, ids, method, "none", "k0", BARS["k0_vs_none_ratio"])
+        out[scope] = entry
+    return out
+
+
+def compare_runs(per_case: dict, case_info: list[dict], old: dict, method: str = "ours") -> dict:
+    """This run against an earlier bench.json (`old`), on the cases both scored with identical inputs
+    (same `input_sha1`, or same id where the old run has no digests): per set and condition, the
+    mean dE00 and white preservation of `method` then and now. Answers "no worse than today"."""
+    old_info = {c["id"]: c for c in old.get("cases", {}).get("gt", [])}
+    old_per = old.get("per_case", {}).get("gt", {})
+    same = []
+    for c in case_info:
+        o = old_info.get(c["id"])
+        if o is None or method not in old_per.get(c["id"], {}) or method not in per_case.get(c["id"], {}):
+            continue
+        if o.get("input_sha1") and o["input_sha1"] != c.get("input_sha1"):
+            continue
+        same.append(c)
+    out: dict = {"n": len(same), "differing_inputs": sum(
+        1 for c in case_info if c["id"] in old_info and old_info[c["id"]].get("input_sha1") not in (None, c.get("input_sha1")))}
+    for scope in ("all", "current", "extended"):
+        ids = [c["id"] for c in same if scope == "all" or c.get("set", "current") == scope]
+        if not ids:
+            continue
+        rows = {}
+        for cond in sorted({k for cid in ids for k in per_case[cid][method]}):
+            row = {}
+            for metric in ("delta_e", "white_preservation"):
+                now = _finite([per_case[cid][method].get(cond, {}).get(metric) for cid in ids])
+                then = _finite([old_per[cid][method].get(cond, {}).get(metric) for cid in ids])
+                row[metric] = {"now": float(now.mean()) if now.size else None, "then": float(then.mean()) if then.size else None}
+            rows[cond] = row
+        out[scope] = {"n": len(ids), "conditions": rows}
+    return out
