@@ -146,7 +146,8 @@ def list_pages(source: Path, exclude: Path | None = None) -> list[Page]:
             raise BatchError(f"{source}: not a readable archive ({exc})") from None
         infos = sorted(
             (i for i in archive.infolist()
-             if not i.is_dir() and PurePosixPath(i.filename.replace("\\", "/")).suffix.lower() in PAGE_SUFFIXES
+             if i.filename and not i.filename.endswith("/")  # a name cut at a NUL byte can be empty
+             and PurePosixPath(i.filename.replace("\\", "/")).suffix.lower() in PAGE_SUFFIXES
              and "__MACOSX" not in i.filename),
             key=lambda i: i.filename,
         )

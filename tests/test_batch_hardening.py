@@ -233,3 +233,29 @@ def test_output_folder_inside_the_source_is_not_taken_for_pages(tmp_path, capsys
 def test_missing_source_is_a_clear_error(tmp_path, capsys):
     assert main([str(tmp_path / "nope.cbz"), "-o", str(tmp_path / "out")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+NAME_PARTS = ["a", "b", "0", ".", "..", "/", "\\", ":", "C:", " ", "~", "\u202e", "\uff0f", "\uff0e", "\u2025", "\x00",
+              "\u00e9", "e\u0301", "\u30da\u30fc\u30b8", "CON", "__MACOSX/", "page"]
+member_name = st.builds(
+    lambda parts, suffix: "".join(parts) + suffix,
+    st.lists(st.sampled_from(NAME_PARTS), min_size=0, max_size=8),
+    st.sampled_from([".png", ".PNG", ".jpg", ".dds", ""]),
+).filter(bool)  # zipfile itself cannot write an empty name
+member_data = st.sampled_from([page_png(10), page_png(40), malformed_dds(), noisy_png()[:500], b"", b"PK\x03\x04junk"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(members=st.lists(st.tuples(member_name, member_data), min_size=1, max_size=6))
+def test_fuzzed_archives_never_stop_the_run_nor_write_outside(tmp_path_factory, members):
+    root = tmp_path_factory.mktemp("fuzz")
+    cbz = make_cbz(root / "ch.cbz", dict(members))
+    out = root / "out"
+    before = set(root.rglob("*"))
+    assert main([str(cbz), "-o", str(out)]) in (0, 1, 2)  # 2: no page in the archive
+    created = {p for p in set(root.rglob("*")) - before}
+    assert all(p.resolve().is_relative_to(out.resolve()) for p in created), created
+    assert not any(p.name.endswith(".part.png") for p in created)  # no half-written page left behind
