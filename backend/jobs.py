@@ -64,6 +64,13 @@ class Job:
     finished_at: float | None = None
     cancel_requested: bool = False
     done_event: threading.Event = field(default_factory=threading.Event)
+    _callbacks: list[Callable[[], None]] = field(default_factory=list)
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (from the worker thread) when the job finishes; at once if it has."""
+        self._callbacks.append(callback)
+        if self.done_event.is_set():
+            callback()
 
 
 class Admission:
@@ -204,6 +211,10 @@ class JobRunner:
         job.finished_at = time.monotonic()
         job.request = None  # type: ignore[assignment]  # free the page
         job.done_event.set()
+        for callback in job._callbacks:
+            with contextlib.suppress(Exception):  # e.g. the event loop of a client's request already closed
+                callback()
+        job._callbacks.clear()
 
     def _forget_old(self) -> None:
         now = time.monotonic()

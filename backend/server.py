@@ -309,13 +309,17 @@ def create_app(
     @app.post(f"/{API_VERSION}/colorize")
     async def colorize_now(body: ColorizeBody, request: Request) -> Any:
         job = await run_in_threadpool(submit_request, runner, body)
+        loop = asyncio.get_running_loop()
+        finished = asyncio.Event()
+        job.when_done(lambda: loop.call_soon_threadsafe(finished.set))
         try:
-            while not job.done_event.is_set():
-                if await request.is_disconnected():
+            while not finished.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(finished.wait(), DISCONNECT_POLL_SECONDS)
+                if not finished.is_set() and await request.is_disconnected():
                     # Nobody will read this answer: free the device for the others.
                     runner.cancel(job.id)
                     return JSONResponse({"error": "the client went away; its job was cancelled"}, status_code=499)
-                await asyncio.sleep(DISCONNECT_POLL_SECONDS)
             if job.status == "failed" and job.error and job.error.startswith("out of memory"):
                 raise ApiError(503, job.error)
             if job.status != "done":
