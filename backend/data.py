@@ -34,10 +34,10 @@ from . import color
 from .hints import COLOURFUL_SATURATION, hint_candidates, hint_count, sample_hints
 from .model import GLOBAL_SIZE
 from .split import is_held_out
-from .structure import analyse_page, line_regions, propagate_hints, region_maps, split_line_and_tone
+from .structure import analyse_page, clean_paper, line_regions, page_regions, paper_seed, region_maps, spread_hints, split_line_and_tone
 from .synth import manga_from_color, manga_from_pair
 
-CACHE_VERSION = "v1"
+CACHE_VERSION = "v2"  # v2: region maps of gap-closed regions (structure.page_regions)
 WORKING_SIZE = 768  # the pipeline's default working long side
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 # Folders that are not colour training pictures: real B/W manga, model files, line-art halves of
@@ -218,8 +218,7 @@ def page_planes(ink: np.ndarray, gt: np.ndarray, working_size: int = WORKING_SIZ
     shape = page.shape
     gt_w = _resize(gt, shape).astype(np.float32)
     fill = _fill_under_lines(gt_w, page.line)
-    labels, n = line_regions(page.line)
-    area, border = region_maps(labels, n)
+    area, border = region_maps(*page_regions(page.line))
     # Hint candidates at full resolution (between tone dots), marked on the working pixels they fall in.
     cand_full, weight_full = hint_candidates(gt, ink)
     cand = cv2.resize(cand_full.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA) > 0.2
@@ -416,6 +415,26 @@ class Batch:
     prop: np.ndarray  # B x 1 x H x W propagated hint mask
 
 
+WHITE_TARGET = 0.94  # a target (and ink) lighter than this in every channel is white paper
+GAP_BREAKS_PER_LINE_PX = 1 / 250  # breaks in the line art, per line pixel of the window
+
+
+def break_lines(ink: np.ndarray, line: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Line art with gaps, as drawn outlines often have (hands, hair, sleeves): erase small
+    discs (1-3 px radius at the working resolution) at random points of the lines."""
+    ys, xs = np.nonzero(line)
+    n = rng.binomial(len(ys), GAP_BREAKS_PER_LINE_PX) if len(ys) else 0
+    if n == 0:
+        return ink, line
+    ink, line = ink.copy(), line.astype(np.uint8)
+    paper = float(np.percentile(ink, 95))
+    gaps = np.zeros_like(line)
+    for i in rng.choice(len(ys), size=n, replace=False):
+        cv2.circle(gaps, (int(xs[i]), int(ys[i])), int(rng.integers(1, 4)), 1, -1)
+    ink[gaps > 0] = paper
+    return ink, (line > 0) & (gaps == 0)
+
+
 class Sampler:
     """Cheap random training samples from a page cache (memory-mapped)."""
 
@@ -430,6 +449,8 @@ class Sampler:
         p_recolour: float = 0.4,
         p_balloon: float = 0.0,
         ink_weight: float = 0.15,
+        p_gaps: float = 0.0,
+        white_weight: float = 1.0,
     ):
         self.cache_dir = Path(cache_dir)
         self.names = names if names is not None else cached_pages(cache_dir)
@@ -438,6 +459,7 @@ class Sampler:
         self.rng = rng
         self.p_reference, self.p_palette, self.p_draft, self.ink_weight = p_reference, p_palette, p_draft, ink_weight
         self.p_recolour, self.p_balloon = p_recolour, p_balloon
+        self.p_gaps, self.white_weight = p_gaps, white_weight
         self._set_weights()
         self._pages: dict[str, np.ndarray] = {}
         self.hists = {n: np.load(self.cache_dir / f"{n}.hist.npy") for n in self.names}
@@ -545,8 +567,15 @@ class Sampler:
         layer = sample_hints(gt, ink, n_hints, rng, strokes=rng.random() < 0.3, candidates=cand, sizes=(1, 1, 1, 2))
         hint_mask = layer[..., 3] > 0
         hint_rgb = layer[..., :3].astype(np.float32) / 255.0
-        labels, _ = line_regions(line)
-        prop_rgb, prop_mask = propagate_hints(labels, hint_rgb, hint_mask)
+        if rng.random() < self.p_gaps:
+            ink, line = break_lines(ink, line, rng)
+        # Hints spread exactly as the pipeline spreads them, the paper seed on the window's edges
+        # that are the page's edges.
+        tone = win[..., P_TONE].astype(np.float32) / 255.0
+        edges = (wy0 == 0, wy1 == h, wx0 == 0, wx1 == w)
+        seed = paper_seed(clean_paper(ink, tone, line), edges)
+        spread = spread_hints(line, hint_rgb, hint_mask, seed, page_shape=(h, w))
+        prop_rgb, prop_mask = spread.rgb, spread.mask
         # Cut the crop out of the window.
         oy, ox = y0 - wy0, x0 - wx0
         sl = (slice(oy, oy + ch), slice(ox, ox + cw))
@@ -570,7 +599,10 @@ class Sampler:
             draft = cv2.GaussianBlur(np.moveaxis(tgt, 0, -1), (0, 0), sigma)
             x[13:16] = np.moveaxis(draft, -1, 0)
             x[16] = 1.0
-        weight = np.where(x[0] < 0.5, self.ink_weight, 1.0).astype(np.float32)[None]
+        weight = np.where(x[0] < 0.5, self.ink_weight, 1.0).astype(np.float32)
+        # The truth's white paper must stay white: weigh it more where the page is blank there.
+        white = (tgt.min(0) > WHITE_TARGET) & (x[0] > WHITE_TARGET)
+        weight = np.where(white, weight * self.white_weight, weight)[None].astype(np.float32)
         if rng.random() < 0.5:  # horizontal flip
             x, tgt, weight = x[..., ::-1], tgt[..., ::-1], weight[..., ::-1]
         g = self.reference(name, hue) if with_ref else np.zeros(GLOBAL_SIZE, np.float32)

@@ -282,9 +282,8 @@ def colorize(
     color_work = run_network(model, inputs, global_vec)
     hinted = spread.mask
     if opts.keep_white:
-        color_work = white_margins(color_work, page, hinted)
-        # Clean paper the paper seed won against the hints stays paper: colour that leaked
-        # through a gap in an outline must not tint the background.
+        # Clean paper the paper seed won (margins, gutters, the background around figures, and
+        # any of it that a hint could only reach through a gap in an outline) stays paper.
         color_work[spread.paper & paper] = 1.0
     if opts.palette_strength > 0:
         palette = np.concatenate([hint_colours(request.hints), reference_colours(request.references)])

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy import ndimage
+from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
 INK_LEVEL = 0.5  # ink pixels are darker than this
@@ -199,18 +201,31 @@ def gap_half_width(shape: tuple[int, int]) -> float:
     return max(MIN_GAP_HALF_WIDTH, GAP_HALF_WIDTH_SHARE * max(shape))
 
 
-# Passages wider than this many gap half-widths all count as open space.
-OPEN_WIDTH_GAPS = 8
+# Passages wider than this share of the page's long side (half-width) all count as open space.
+OPEN_WIDTH_SHARE = 0.1
+# The paper seed sits only where the blank paper at the border is at least this many gap
+# half-widths wide (margins, gutters, backgrounds), not between hatching strokes.
+SEED_WIDTH_GAPS = 2
+# An unhinted region is paper only if it is a large part of the page (margins and gutters, the
+# background around figures), not a fold of a shirt that bleeds off the page edge.
+PAPER_MIN_SHARE = 0.02
 # Two claims whose common border is narrower than this share of the narrower side's width met
 # at a neck (a gap in an outline, the mouth of a sleeve), not in open space.
 NECK_RATIO = 0.5
 
 
+def _distance_to_walls(free: np.ndarray) -> np.ndarray:
+    """Distance of each free pixel to the nearest wall or the page border."""
+    padded = np.pad(free.astype(np.uint8), 1, constant_values=0)
+    return cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
+
+
 def local_width(free: np.ndarray, cap: float) -> np.ndarray:
     """Half-width of the widest passage through each free pixel, capped: the radius of the
     largest disc inside the free area that covers the pixel (local thickness). A pixel beside
-    the outline of a wide face is wide; a pixel in a gap of the outline is narrow."""
-    dist = cv2.distanceTransform(free.astype(np.uint8), cv2.DIST_L2, 5)
+    the outline of a wide face is wide; a pixel in a gap of the outline is narrow. The page
+    border counts as a wall: a line that stops just short of the page edge leaves a gap."""
+    dist = _distance_to_walls(free)
     width = np.where(free, np.minimum(dist, 1.0), 0.0).astype(np.float32)
     radius = 1.0
     while radius < cap:
@@ -224,45 +239,113 @@ def local_width(free: np.ndarray, cap: float) -> np.ndarray:
     return width
 
 
-def spread_hints(line: np.ndarray, hint_rgb: np.ndarray, hint_mask: np.ndarray, seed: np.ndarray) -> HintSpread:
+def spread_hints(
+    line: np.ndarray,
+    hint_rgb: np.ndarray,
+    hint_mask: np.ndarray,
+    seed: np.ndarray,
+    page_shape: tuple[int, int] | None = None,
+) -> HintSpread:
     """Spread hints up to the ink without flooding the page through gaps in open outlines.
 
-    Every hint (a connected dot or stroke) and the paper seed grow at once over the non-ink
-    pixels, widest passages first (marker watershed on the negated local width, like the
-    min-cut of LazyBrush): two seeds meet where the passage between them is narrowest, so a
-    face dotted with skin and the paper around it part at the gap in the face's outline. A hint
-    that meets the paper in open space, not at a neck, lies on that paper itself and takes it
-    over (a sky dot colours the sky). Hints never cross ink.
+    1. The page is cut into gap-closed regions (`gap_closed_regions`: a bucket fill with "close
+       gaps"). A large region the paper seed (wide clean paper at the page border) touches that
+       holds no hint is paper (margins, gutters, the background around figures); other regions
+       without hints are left to the network.
+    2. Inside a region that holds hints, every hint (a connected dot or stroke) and the paper
+       seed, if the region reaches it, grow at once over the non-ink pixels, widest passages
+       first (marker watershed on the negated distance to the ink, the widest path, akin to
+       LazyBrush's min-cut along the ink): two seeds meet where the passage between them is
+       narrowest, so a face dotted with skin and the background part at a wide gap in the
+       face's outline, and two hints of one region part where the region narrows.
+    3. A hint that meets the paper in open space rather than at a neck was painted on that paper
+       itself and takes it over (a sky dot colours the sky, a shirt dot the shirt).
+    Hints never cross ink. `page_shape` is the whole page's working shape when `line` is a
+    window of it (training crops): gap widths and the paper's size are measured against the page.
     """
     h, w = line.shape
+    page_shape = page_shape or (h, w)
     free = ~line
     valid = hint_mask & free
+    gap = gap_half_width(page_shape)
+    # Only open paper seeds: a margin is wide; blank strips between hatching strokes are not.
+    seed = seed & free & (local_width(free, SEED_WIDTH_GAPS * gap) >= SEED_WIDTH_GAPS * gap)
+    regions, n_regions = gap_closed_regions(line, gap)
+    seeded = np.bincount(regions[seed & free], minlength=n_regions) > 0
+    hinted = np.bincount(regions[valid], minlength=n_regions) > 0
+    seeded[0] = hinted[0] = False
+    large = np.bincount(regions.ravel(), minlength=n_regions) >= PAPER_MIN_SHARE * page_shape[0] * page_shape[1]
+    paper = (seeded & ~hinted & large)[regions]
+    rgb = np.zeros((h, w, 3), np.float32)
+    reached = np.zeros((h, w), bool)
+    if not hinted.any():
+        return HintSpread(rgb=rgb, mask=reached, paper=paper)
     n_hint, hint_ids = cv2.connectedComponents(valid.astype(np.uint8), connectivity=8)
+    counts = np.maximum(np.bincount(hint_ids[valid], minlength=n_hint), 1).astype(np.float32)
+    colours = np.stack([np.bincount(hint_ids[valid], weights=hint_rgb[valid][:, c], minlength=n_hint) for c in range(3)], -1)
+    colours = (colours / counts[:, None]).astype(np.float32)
     paper_id = n_hint  # hints are 1..n_hint-1
-    markers = hint_ids.astype(np.int32)
-    markers[seed & free & ~valid] = paper_id
-    if not markers.any():
-        return HintSpread(np.zeros((h, w, 3), np.float32), np.zeros((h, w), bool), np.zeros((h, w), bool))
-    gap = gap_half_width(line.shape)
-    width = local_width(free, OPEN_WIDTH_GAPS * gap)
-    claim = watershed(-width, markers, mask=free, connectivity=1).astype(np.int32)
-    if n_hint > 1 and (claim == paper_id).any():
-        claim = _merge_open_paper(claim, width, paper_id, gap)
-    n = paper_id + 1
-    counts = np.bincount(hint_ids[valid], minlength=n).astype(np.float32)
-    colours = np.stack([np.bincount(hint_ids[valid], weights=hint_rgb[valid][:, c], minlength=n) for c in range(3)], -1)
-    colours = colours / np.maximum(counts, 1.0)[:, None]
-    hinted = (claim > 0) & (claim < paper_id)
-    rgb = np.where(hinted[..., None], colours[claim], 0.0).astype(np.float32)
-    return HintSpread(rgb=rgb, mask=hinted, paper=claim == paper_id)
+    dist = np.minimum(_distance_to_walls(free), max(gap, OPEN_WIDTH_SHARE * max(page_shape)))
+    seeds = np.where(valid, hint_ids, 0).astype(np.int32)
+    seeds[seed & seeded[regions] & hinted[regions] & ~valid] = paper_id
+    seeds = _grow_seeds_to_their_discs(seeds, dist, free)
+    boxes = ndimage.find_objects(regions)
+    for region in np.flatnonzero(hinted):
+        box = boxes[region - 1]
+        inside = regions[box] == region
+        markers = np.where(inside, seeds[box], 0)
+        claim = watershed(-dist[box], markers, mask=inside, connectivity=1).astype(np.int32)
+        if (claim == paper_id).any():
+            claim = _merge_open_paper(claim, dist[box], paper_id)
+        by_hint = inside & (claim > 0) & (claim < paper_id)
+        rgb[box][by_hint] = colours[claim[by_hint]]
+        reached[box] |= by_hint
+        paper[box] |= inside & (claim == paper_id)
+    paper = _release_lobes(paper, dist, seed, gap)
+    return HintSpread(rgb=rgb, mask=reached, paper=paper)
 
 
-def _merge_open_paper(claim: np.ndarray, width: np.ndarray, paper_id: int, gap: float) -> np.ndarray:
+def _release_lobes(paper: np.ndarray, dist: np.ndarray, seed: np.ndarray, gap: float) -> np.ndarray:
+    """Paper is what opens widely onto the paper seed. A lobe the paper reaches only through a
+    neck (a tuft of hair, a sleeve whose outline has a gap) is part of the drawing: it is given
+    back to the network. A lobe is the basin of a local maximum of the width that stands at least
+    a gap's width above the neck it is reached through (h-maxima); a uniformly narrow gutter has
+    no such maximum of its own and stays with the margin it opens onto."""
+    if not paper.any():
+        return paper
+    width = np.where(paper, dist, 0.0).astype(np.float32)
+    peaks = h_maxima(width, gap) > 0
+    n, markers = cv2.connectedComponents((peaks & paper).astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return paper
+    lobes = watershed(-width, markers, mask=paper, connectivity=1)
+    seeded = np.zeros(n, bool)
+    seeded[np.unique(lobes[seed & paper])] = True
+    seeded[0] = True  # pixels of no lobe stay as they are
+    return paper & seeded[lobes]
+
+
+def _grow_seeds_to_their_discs(seeds: np.ndarray, dist: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Each seed grown over the free discs that hold it: a pixel joins its nearest seed when the
+    widest free disc around the pixel reaches that seed. A dot painted beside an outline then
+    starts from the wide area it lies in, not from its narrow spot by the line, and competes
+    on equal terms with seeds that sit in the middle of their areas."""
+    to_seed, nearest = cv2.distanceTransformWithLabels(
+        (seeds == 0).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    ys, xs = np.nonzero(seeds)  # distanceTransformWithLabels numbers the seed pixels in row-major order
+    seed_of = np.zeros(len(ys) + 1, np.int32)
+    seed_of[1:] = seeds[ys, xs]
+    return np.where(free & (to_seed <= dist + 1.0), seed_of[nearest], 0).astype(np.int32)
+
+
+def _merge_open_paper(claim: np.ndarray, width: np.ndarray, paper_id: int) -> np.ndarray:
     """Give each connected part of the paper's claim to the hint it meets in open space, if any.
 
-    The widest point of the border between two claims says how they met: across a neck
-    (narrow next to the width of either side, or no wider than a gap) the paper keeps its part;
-    across a wide border the hint was painted in that very paper area."""
+    The widest point of the border between two claims says how they met: across a neck (narrow
+    next to the width of either side) the paper keeps its part; across a wide border the hint
+    was painted in that very paper area. Gaps narrower than the gap-closing width never get
+    here: they already split the page into separate regions."""
     n_parts, parts = cv2.connectedComponents((claim == paper_id).astype(np.uint8), connectivity=4)
     n_ids = paper_id + n_parts
     ids = np.where(parts > 0, paper_id + parts, claim)  # paper parts get ids after the hints
@@ -285,7 +368,7 @@ def _merge_open_paper(claim: np.ndarray, width: np.ndarray, paper_id: int, gap: 
     np.maximum.at(border_width, inverse, border_all)
     hint_of, part_of = np.divmod(pair, n_ids)
     narrow_side = np.minimum(side_width[hint_of], side_width[part_of])
-    is_open = (border_width >= NECK_RATIO * narrow_side) & (border_width > gap)
+    is_open = border_width >= NECK_RATIO * narrow_side
     owner = np.arange(n_ids, dtype=np.int64)
     owner[paper_id:] = paper_id
     for i in np.argsort(border_width):  # widest border last: it wins a part met by several hints
@@ -304,7 +387,7 @@ def gap_closed_regions(line: np.ndarray, half_width: float) -> tuple[np.ndarray,
     keep their plain label. Walls get label 0.
     """
     free = ~line
-    dist = cv2.distanceTransform(free.astype(np.uint8), cv2.DIST_L2, 5)
+    dist = _distance_to_walls(free)
     n_core, cores = cv2.connectedComponents((dist > half_width).astype(np.uint8), connectivity=4)
     labels = watershed(-dist, cores, mask=free, connectivity=1).astype(np.int32) if n_core > 1 else np.zeros(line.shape, np.int32)
     rest = free & (labels == 0)
@@ -313,6 +396,13 @@ def gap_closed_regions(line: np.ndarray, half_width: float) -> tuple[np.ndarray,
         labels[rest] = rest_labels[rest] + (n_core - 1)
         return labels, n_core + n_rest - 1
     return labels, max(n_core, 1)
+
+
+def page_regions(line: np.ndarray) -> tuple[np.ndarray, int]:
+    """The regions the network is told about (their size, whether they touch the border): the
+    gap-closed regions of a whole page at the working resolution, so that a face with an open
+    outline is not "the big region touching the border" the background is."""
+    return gap_closed_regions(line, gap_half_width(line.shape))
 
 
 N_INPUT_CHANNELS = 17
@@ -328,13 +418,12 @@ def build_inputs(
 ) -> np.ndarray:
     """The network's per-pixel input, C x H x W float32, all at the working resolution.
 
-    0 ink | 1 line walls | 2 tone density | 3 region log-area | 4 region touches border |
+    0 ink | 1 line walls | 2 tone density | 3 region log-area | 4 region touches border (`page_regions`) |
     5-7 hint RGB | 8 hint mask | 9-11 spread hint RGB (`spread_hints`) | 12 spread mask |
     13-15 coloring draft RGB | 16 draft mask
     """
     h, w = page.shape
-    labels, n = line_regions(page.line)
-    area, border = region_maps(labels, n)
+    area, border = region_maps(*page_regions(page.line))
     if spread is None:
         spread = spread_hints(page.line, hint_rgb, hint_mask, paper_seed(clean_paper(page.ink, page.tone, page.line)))
     prop_rgb, prop_mask = spread.rgb, spread.mask

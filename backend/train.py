@@ -60,6 +60,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--p-reference", type=float, default=0.6, help="share of samples given a reference")
     ap.add_argument("--p-recolour", type=float, default=0.4, help="share of referenced samples recoloured (hue rotation) so only the reference tells the colours")
     ap.add_argument("--p-balloon", type=float, default=0.3, help="share of samples given 1-2 synthetic speech balloons (white, lettered)")
+    ap.add_argument("--p-gaps", type=float, default=0.0, help="share of samples whose line art gets random small gaps (open outlines)")
+    ap.add_argument("--white-weight", type=float, default=1.0, help="loss weight of pixels white in the truth and blank on the page (keeps paper white)")
     ap.add_argument("--adv", type=float, default=0.01, help="adversarial loss weight (0 = off)")
     ap.add_argument("--adv-start", type=float, default=0.25, help="share of the run before the adversarial loss starts")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -202,7 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     names = cached_pages(args.cache)
     if args.max_pages is not None:
         names = [names[i] for i in sorted(np.random.default_rng(args.seed).permutation(len(names))[: args.max_pages])]
-    sampler = Sampler(args.cache, rng, names, p_reference=args.p_reference, p_recolour=args.p_recolour, p_balloon=args.p_balloon)
+    sampler = Sampler(
+        args.cache, rng, names, p_reference=args.p_reference, p_recolour=args.p_recolour, p_balloon=args.p_balloon,
+        p_gaps=args.p_gaps, white_weight=args.white_weight,
+    )
     sheet_batch = Sampler(args.cache, np.random.default_rng(1234), names).batch(6, args.crop)
 
     # ---- model, discriminator, optimizers
