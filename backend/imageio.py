@@ -218,10 +218,16 @@ def writable_suffixes() -> set[str]:
     return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
 
 
-def check_output_file(path: Path, what: str = "output") -> None:
-    """A clear error now, rather than a traceback after the whole colorization ran."""
-    if path.suffix.lower() not in writable_suffixes():
+def check_output_file(path: Path, what: str = "output", mode: str = "RGB") -> None:
+    """A clear error now, rather than a traceback after the whole colorization ran. `mode`: what
+    will be written (a colour layer is RGBA, which JPEG cannot hold)."""
+    suffix = path.suffix.lower()
+    if suffix not in writable_suffixes():
         raise ImageError(f"{what}: {path}: unknown image file extension {path.suffix or '(none)'!r}; use .png, .jpg, .tif, ...")
+    try:
+        Image.new(mode, (1, 1)).save(io.BytesIO(), format=Image.registered_extensions()[suffix])
+    except Exception:
+        raise ImageError(f"{what}: a {suffix} file cannot hold an {mode} image; use .png") from None
     if path.is_dir():
         raise ImageError(f"{what}: {path} is a folder; give a file name such as {path / 'page.png'}")
     for parent in path.parents:
