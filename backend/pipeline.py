@@ -15,7 +15,7 @@ import torch
 
 from . import color
 from .reference import hint_colours, match_palette, reference_colours
-from .model import DEFAULT_WEIGHTS, GLOBAL_SIZE, PROPAGATED_MASK, ColorUNet, load_weights
+from .model import DEFAULT_WEIGHTS, GLOBAL_SIZE, ColorUNet, load_weights
 from .request import ColorizeOptions, ColorizeRequest, ColorizeResult, RequestError
 from .structure import (
     PageStructure,
@@ -24,7 +24,6 @@ from .structure import (
     clean_paper,
     paper_seed,
     spread_hints,
-    labels_touching_border,
     lettered_regions,
     line_regions,
     resample_hints,
@@ -179,23 +178,6 @@ def restore_full_resolution(
     return np.clip(up, 0.0, 1.0, out=up)
 
 
-MARGIN_PAPER_INK = 0.92  # working-resolution ink lighter than this, with no tone, is clean paper
-MARGIN_PAPER_TONE = 0.02
-
-
-def white_margins(color_work: np.ndarray, page: PageStructure, hinted: np.ndarray) -> np.ndarray:
-    """Clean paper connected to the page border (margins, gutters, open backgrounds) stays white
-    where no hint reached it: the network must not tint the page around the panels."""
-    paper = (page.ink > MARGIN_PAPER_INK) & (page.tone < MARGIN_PAPER_TONE) & ~page.line
-    n, labels = cv2.connectedComponents(paper.astype(np.uint8), connectivity=4)
-    if n <= 1:
-        return color_work
-    margin = labels_touching_border(labels, n)[labels] & ~hinted
-    out = color_work.copy()
-    out[margin] = 1.0
-    return out
-
-
 def white_balloons(color_full: np.ndarray, ink: np.ndarray, tone: np.ndarray, hints: np.ndarray | None) -> np.ndarray:
     """Speech balloons and caption boxes (`structure.lettered_regions`) stay paper white unless a
     hint was painted inside them: colorists leave them white, and the model cannot tell a
@@ -287,7 +269,7 @@ def colorize(
         color_work[spread.paper & paper] = 1.0
     if opts.palette_strength > 0:
         palette = np.concatenate([hint_colours(request.hints), reference_colours(request.references)])
-        color_work = match_palette(color_work, page.line, hinted, palette, opts.palette_strength)
+        color_work = match_palette(color_work, page.line, hinted, palette, opts.palette_strength, spread.paper)
     stage("network", 0.7)
     color_full = restore_full_resolution(color_work, line_full, opts)
     if opts.keep_white:

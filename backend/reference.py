@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from . import color
-from .structure import labels_touching_border, line_regions
+from .structure import labels_touching_border, page_regions
 
 N_REFERENCE_COLOURS = 8
 MAX_HINT_COLOURS = 16
@@ -65,13 +65,21 @@ def hint_colours(hints: np.ndarray | None, k: int = MAX_HINT_COLOURS) -> np.ndar
     return lab if len(lab) <= k else _kmeans(color.rgb_to_lab(rgb.reshape(-1, 3).astype(np.float64) / 255.0), k)
 
 
-def match_palette(color_work: np.ndarray, line: np.ndarray, hinted: np.ndarray, palette: np.ndarray, strength: float) -> np.ndarray:
-    """Move the chroma of every unhinted, coloured, enclosed region toward the nearest (CIEDE2000)
-    palette colour (Lab, N x 3) by `strength` (0..1). Hinted regions, regions open to the page
-    border and regions the network left white are kept. Working resolution, sRGB float HxWx3."""
+def match_palette(
+    color_work: np.ndarray,
+    line: np.ndarray,
+    hinted: np.ndarray,
+    palette: np.ndarray,
+    strength: float,
+    paper: np.ndarray | None = None,
+) -> np.ndarray:
+    """Move the chroma of every unhinted, coloured, enclosed region (gap-closed, as the network
+    sees them) toward the nearest (CIEDE2000) palette colour (Lab, N x 3) by `strength` (0..1).
+    Hinted regions, regions open to the page border, regions the network left white and paper
+    (`paper`, what the paper seed won) are kept. Working resolution, sRGB float HxWx3."""
     if len(palette) == 0 or strength <= 0:
         return color_work
-    labels, n = line_regions(line)
+    labels, n = page_regions(line)
     h, w = labels.shape
     lab = color.rgb_to_lab(color_work.reshape(-1, 3).astype(np.float64))
     flat = labels.ravel()
@@ -80,6 +88,8 @@ def match_palette(color_work: np.ndarray, line: np.ndarray, hinted: np.ndarray, 
     keep = labels_touching_border(labels, n)
     keep[0] = True  # the walls: hidden under the ink
     keep |= np.bincount(flat, weights=hinted.ravel().astype(np.float64), minlength=n) > 0
+    if paper is not None:
+        keep |= np.bincount(flat, weights=paper.ravel().astype(np.float64), minlength=n) > 0
     keep |= (mean[:, 0] > WHITE_REGION_L) & (np.hypot(mean[:, 1], mean[:, 2]) < WHITE_REGION_CHROMA)
     k = len(palette)
     de = color.ciede2000(np.repeat(mean, k, axis=0), np.tile(palette, (n, 1))).reshape(n, k)

@@ -183,21 +183,24 @@ def test_out_of_memory_falls_back_to_tiles(monkeypatch):
     assert y.shape == (600, 700, 3) and calls[0] == (600, 700) and len(calls) > 1
 
 
-def test_margins_stay_white_unless_hinted():
-    from backend.pipeline import white_margins
-
+def test_margins_stay_paper_unless_hinted():
     ink = np.ones((120, 160), np.float32)
     ink[30:33, 30:130] = ink[90:93, 30:130] = 0  # a closed panel frame in the middle of the page
     ink[30:93, 30:33] = ink[30:93, 127:130] = 0
     page = structure.analyse_page(ink, 768)
-    tinted = np.full((120, 160, 3), 0.6, np.float32)
-    out = white_margins(tinted, page, np.zeros((120, 160), bool))
-    assert (out[5, 5] == 1.0).all() and (out[110, 150] == 1.0).all()  # margin: white
-    assert np.allclose(out[60, 80], 0.6)  # inside the panel: the network's colour
-    hinted = np.zeros((120, 160), bool)
-    hinted[:20] = True
-    out = white_margins(tinted, page, hinted)
-    assert np.allclose(out[5, 5], 0.6) and (out[110, 150] == 1.0).all()  # a hinted margin keeps its colour
+    seed = structure.paper_seed(structure.clean_paper(page.ink, page.tone, page.line))
+    none = np.zeros((120, 160), bool)
+    spread = structure.spread_hints(page.line, np.zeros((120, 160, 3), np.float32), none, seed)
+    assert spread.paper[5, 5] and spread.paper[110, 150]  # margin: paper
+    assert not spread.paper[60, 80]  # inside the panel: the network's colour
+    hint_rgb = np.zeros((120, 160, 3), np.float32)
+    hint_mask = none.copy()
+    hint_mask[8:11, 8:11] = True
+    hint_rgb[hint_mask] = (0.2, 0.4, 0.9)
+    spread = structure.spread_hints(page.line, hint_rgb, hint_mask, seed)
+    # A dot on the margin itself colours the margin (painted on that paper, not leaked into it).
+    assert spread.mask[5, 5] and spread.mask[110, 150] and not spread.paper.any()
+    assert not spread.mask[60, 80]
 
 
 def page_with_balloon(glyphs: int = 8, tone: bool = False) -> np.ndarray:
