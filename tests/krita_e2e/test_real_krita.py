@@ -338,3 +338,12 @@ def test_colour_at_hints_follows_hint_hue(e2e):
         if "untrained" in str(e2e.get("model_version")):
             pytest.xfail(f"model {e2e['model_version']} is the untrained bootstrap; colours at hints:\n{detail}")
         pytest.fail(f"colours at hints do not follow the hints (model {e2e.get('model_version')}):\n{detail}")
+
+
+def test_margins_and_gutters_stay_white(e2e):
+    """Issue 10: hints in every panel never tint the paper around the panels (margins, gutters)."""
+    checked(e2e, "rgba: finished")
+    paper = e2e["paper"]
+    assert len(paper) >= 4
+    tinted = [p for p in paper if min(p["result_rgb"]) < 250]
+    assert not tinted, f"margin/gutter pixels are not paper white: {tinted}"

@@ -65,6 +65,7 @@ HINTS = [  # (x, y, (r, g, b)): one dot in each panel
     (297, 222, (240, 200, 20)),
 ]
 DOT = 8
+PAPER_POINTS = [(4, 4), (395, 150), (200, 70), (100, 149), (300, 295), (200, 149)]  # margins and gutters
 HUE_TOLERANCE_DEG = 30.0
 MIN_SATURATION = 0.15
 MASKS = ("transparencymask", "filtermask", "transformmask", "selectionmask", "colorizemask")
@@ -496,6 +497,10 @@ def scenario_rgba(docker, doc):
              "saturation": round(got_s, 3), "ok": ok}
         )
     report["colour_ok"] = colour_ok
+    # Margins and gutters are paper open to the page border: with hints in every panel they stay white.
+    report["paper"] = [
+        {"at": [x, y], "result_rgb": [round(c, 1) for c in sample_rgb(result, x, y)[0]]} for x, y in PAPER_POINTS
+    ]
 
 
 @scenario("undo")
