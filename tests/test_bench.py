@@ -613,3 +613,34 @@ def test_bars_summary():
     assert not cur["white_min"]["pass"] and not cur["hint_adherence_max"]["pass"]
     assert bars["all"]["n"] == 2 and bars["all"]["de_vs_krita_k16"]["n"] == 1  # paired on the cases Krita has
     assert bars["all"]["ink_min"]["pass"]
+
+
+def test_white_preservation_sees_a_flooded_background_on_a_figure_page():
+    """The paper around a figure is white truth in a large paper region: kept when the output leaves it,
+    lost when colour floods it; coloured fills that are paper in the ink (fills turned white) do not count."""
+    from backend.bench.data import _fills_whitened
+
+    gt, _ = _figure_page()
+    ink = _fills_whitened(gt)
+    region = metrics.gt_white(gt, metrics.white_regions(ink))
+    assert region[5, 5] and not region[80, 100] and not region[180, 100]
+    good = baselines.compose(gt.astype(np.float32) / 255.0, ink)
+    assert metrics.balloon_preservation(good, ink, region) == pytest.approx(1.0)
+    flooded = good.copy()
+    flooded[region] = (200, 150, 110)  # tan paper, as in issue 10
+    assert metrics.balloon_preservation(flooded, ink, region) == pytest.approx(0.0)
+
+
+def test_compare_runs_pairs_identical_inputs_only():
+    from backend.bench.runner import compare_runs
+
+    now = {"a": {"ours": {"k16": {"delta_e": 2.0, "white_preservation": 1.0}}},
+           "b": {"ours": {"k16": {"delta_e": 4.0, "white_preservation": 0.5}}}}
+    info = [{"id": "a", "set": "current", "input_sha1": "x"}, {"id": "b", "set": "extended", "input_sha1": "y"}]
+    old = {"cases": {"gt": [{"id": "a", "input_sha1": "x"}, {"id": "b", "input_sha1": "changed"}]},
+           "per_case": {"gt": {"a": {"ours": {"k16": {"delta_e": 3.0, "white_preservation": 0.9}}},
+                               "b": {"ours": {"k16": {"delta_e": 1.0, "white_preservation": 1.0}}}}}}
+    cmp = compare_runs(now, info, old)
+    assert cmp["n"] == 1 and cmp["differing_inputs"] == 1 and "extended" not in cmp
+    row = cmp["current"]["conditions"]["k16"]
+    assert row["delta_e"] == {"now": 2.0, "then": 3.0} and row["white_preservation"] == {"now": 1.0, "then": 0.9}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -44,7 +46,7 @@ from .runner import (
 )
 
 DEFAULT_CASES = 72  # the current set (openclipart, openmoji, peppercarrot), unchanged since issue 10
-DEFAULT_NEW_CASES = 66  # the extended set: every held-out comicgen pair, Pepper&Carrot art view and figure, dicebear for the rest
+DEFAULT_NEW_CASES = 67  # the extended set: 19 comicgen pairs, 8 Pepper&Carrot art views, 20 figures, 20 dicebear avatars
 QUICK_CASES = 2
 QUICK_NEW_CASES = 1
 KRITA_MODES = ("auto", "build", "off")
@@ -203,8 +205,14 @@ def run(args: argparse.Namespace) -> dict:
     if cm is not None:
         t0 = time.perf_counter()
         log(f"Krita Colorize Mask on {len(cases)} cases x k16, k64 (one session per {KRITA_CHUNK_DESC}):")
-        krita = krita_prepass(cases, cm.run_colorize_mask, lambda jid, ink, hints: cm.MaskJob(id=jid, ink=ink, hints=hints),
-                              log=log, load=ts.load)
+        # A SIGTERM during the Krita session unwinds (the driver stops Krita and unmounts the chroot's /proc and /dev).
+        previous = signal.signal(signal.SIGTERM, _exit_on_term) if threading.current_thread() is threading.main_thread() else None
+        try:
+            krita = krita_prepass(cases, cm.run_colorize_mask, lambda jid, ink, hints: cm.MaskJob(id=jid, ink=ink, hints=hints),
+                                  log=log, load=ts.load, job_info=getattr(cm, "last_run_info", None))
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         krita_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     log(f"ground-truth cases x {len(methods) + (krita is not None)} methods x 6 conditions:")
@@ -301,8 +309,9 @@ def run(args: argparse.Namespace) -> dict:
         "krita": None if krita is None else {
             "note": krita_note, "mode": args.krita, "sessions": krita.sessions, "seconds": krita_s,
             "jobs_ok": len(krita.composites), "jobs_missing": len(krita.missing),
-            "seconds_meaning": "a job's seconds and cpu_seconds are its Krita session's wall and child-process CPU time shared "
-                               "equally among the session's jobs (start-up included); peak_mb is not measured (another process)",
+            "seconds_meaning": "a job's seconds: its own time inside Krita where the driver reports it (seconds_total), else "
+                               "its session's wall time shared equally among the session's jobs; cpu_seconds: the session's "
+                               "child-process CPU time shared equally (start-up included); peak_mb is not measured (another process)",
         },
         "conditions": {"gt": report.gt_conditions(), "real": report.real_conditions()},
         "metrics": {
@@ -402,6 +411,10 @@ def render_markdown(data: dict) -> str:
         parts.append(f"\n{report.METHOD_LABEL.get(name, name)}: {len(cases)} case(s) without results, left out of its rows: "
                      + "; ".join(f"{k} ({v})" for k, v in list(cases.items())[:10]) + ("; ..." if len(cases) > 10 else "") + ".")
     return "\n".join(parts) + "\n"
+
+
+def _exit_on_term(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def _aggregates(per_gt: dict, case_info: list[dict]) -> tuple[dict, dict, dict]:
@@ -573,8 +586,8 @@ def render_tables(data: dict) -> str:
         f"load avg at start/end {_load(data['machine']['loadavg_at_start'])}/{_load(data['machine']['loadavg_at_end'])}"
     )
     lines.append(f"\nGround truth: {data['testset']['n_cases']} held-out cases "
-                 f"({', '.join(f'{v} {k}' for k, v in data['testset']['sources'].items() if v)}), synthetic B/W by the converter; "
-                 "means over cases")
+                 f"({', '.join(f'{v} {k}' for k, v in data['testset']['sources'].items() if v)}); B/W by the converter "
+                 "(real line art for comicgen, fills turned white for some dicebear and figures); means over cases")
     lines.append(report.table(data["aggregate"]["gt"], methods, data["conditions"]["gt"], report.GT_COLUMNS, with_sem="delta_e"))
     if data.get("ground_truth_palette_fidelity") is not None:
         lines.append(f"(the ground truth itself scores palette {data['ground_truth_palette_fidelity']:.3f} against the reference, "

@@ -98,11 +98,13 @@ class KritaResults:
 
 def krita_prepass(cases: list, run_colorize_mask: Callable, make_job: Callable, log=print,
                   load: Callable[[object], Case] | None = None, chunk_pixels: int = KRITA_CHUNK_PIXELS,
-                  **kwargs) -> KritaResults:
+                  job_info: dict | None = None, **kwargs) -> KritaResults:
     """Run Krita's Colorize Mask on every (case, k > 0) before the per-case loop: Krita starts slowly,
     so jobs go in as few sessions as memory allows (`chunk_pixels` page pixels each).
     `run_colorize_mask(jobs, log=..., **kwargs)` returns {job id: (colour, composite)}; a job it leaves
-    out, a session that raises, or a result of the wrong shape leaves that job missing, with the reason."""
+    out, a session that raises, or a result of the wrong shape leaves that job missing, with the reason.
+    `job_info` (the driver's per-job details, filled by the call) may give a job's own seconds
+    (`seconds_total`); otherwise a job's seconds are its session's shared equally among its jobs."""
     import resource
 
     out = KritaResults()
@@ -139,7 +141,8 @@ def krita_prepass(cases: list, run_colorize_mask: Callable, make_job: Callable, 
                 out.missing[key] = f"result of shape {composite.shape}, page {job.ink.shape}"
                 continue
             out.composites[key] = np.ascontiguousarray(composite, dtype=np.uint8)
-            out.seconds[key] = spent / len(jobs)
+            own = (job_info or {}).get(job.id, {}).get("seconds_total")
+            out.seconds[key] = float(own) if own is not None else spent / len(jobs)
             out.cpu_seconds[key] = cpu / len(jobs)
         pending, pixels = [], 0
 
