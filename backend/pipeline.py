@@ -430,7 +430,9 @@ def colorize(
         color_work[spread.paper & paper] = 1.0
     if opts.palette_strength > 0:
         palette = np.concatenate([hint_colours(request.hints), reference_colours(request.references)])
-        color_work = match_palette(color_work, page.line, hinted, palette, opts.palette_strength, spread.paper)
+        color_work = match_palette(
+            color_work, page.line, hinted, palette, opts.palette_strength, spread.paper, (spread.regions, spread.n_regions)
+        )
     stage("network", 0.7)
     # Full resolution, band by band into the two uint8 outputs: restore_full_resolution,
     # white_balloons, snap_white and compose per band, never a float32 copy of the page.

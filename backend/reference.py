@@ -72,6 +72,7 @@ def match_palette(
     palette: np.ndarray,
     strength: float,
     paper: np.ndarray | None = None,
+    regions: tuple[np.ndarray, int] | None = None,
 ) -> np.ndarray:
     """Move the chroma of every unhinted, coloured, enclosed region (gap-closed, as the network
     sees them) toward the nearest (CIEDE2000) palette colour (Lab, N x 3) by `strength` (0..1).
@@ -79,7 +80,7 @@ def match_palette(
     (`paper`, what the paper seed won) are kept. Working resolution, sRGB float HxWx3."""
     if len(palette) == 0 or strength <= 0:
         return color_work
-    labels, n = page_regions(line)
+    labels, n = regions if regions is not None else page_regions(line)
     h, w = labels.shape
     lab = color.rgb_to_lab(color_work.reshape(-1, 3).astype(np.float64))
     flat = labels.ravel()

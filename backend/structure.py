@@ -262,6 +262,8 @@ class HintSpread:
     rgb: np.ndarray  # float32 HxWx3, the colour of the hint that reached the pixel (0 elsewhere)
     mask: np.ndarray  # bool HxW, reached by a hint
     paper: np.ndarray  # bool HxW, won by the paper seed: stays paper unless a hint is painted there
+    regions: np.ndarray  # int32 HxW, the gap-closed regions (`page_regions` of a whole page)
+    n_regions: int
 
 
 def clean_paper(ink: np.ndarray, tone: np.ndarray, line: np.ndarray) -> np.ndarray:
@@ -291,6 +293,8 @@ SEED_WIDTH_GAPS = 2
 # An unhinted region is paper only if it is a large part of the page (margins and gutters, the
 # background around figures), not a fold of a shirt that bleeds off the page edge.
 PAPER_MIN_SHARE = 0.02
+# ...and meets the page border along at least this share of the page's perimeter.
+PAPER_MIN_SEED_SHARE = 0.02
 # Two claims whose common border is narrower than this share of the narrower side's width met
 # at a neck (a gap in an outline, the mouth of a sleeve), not in open space.
 NECK_RATIO = 0.5
@@ -352,8 +356,11 @@ def spread_hints(
     gap = gap_half_width(page_shape)
     # Only open paper seeds: a margin is wide; blank strips between hatching strokes are not.
     seed = seed & free & (local_width(free, SEED_WIDTH_GAPS * gap) >= SEED_WIDTH_GAPS * gap)
-    regions, n_regions = gap_closed_regions(line, gap)
-    seeded = np.bincount(regions[seed & free], minlength=n_regions) > 0
+    regions, n_regions = gap_closed_regions(line, gap)  # = page_regions(line) for a whole page
+    # A region is open to the paper when it meets the page border along a real stretch, not where
+    # the tip of a tuft of hair touches the edge.
+    min_seed = PAPER_MIN_SEED_SHARE * 2 * (page_shape[0] + page_shape[1])
+    seeded = np.bincount(regions[seed & free], minlength=n_regions) >= max(1.0, min_seed)
     hinted = np.bincount(regions[valid], minlength=n_regions) > 0
     seeded[0] = hinted[0] = False
     large = np.bincount(regions.ravel(), minlength=n_regions) >= PAPER_MIN_SHARE * page_shape[0] * page_shape[1]
@@ -361,7 +368,7 @@ def spread_hints(
     rgb = np.zeros((h, w, 3), np.float32)
     reached = np.zeros((h, w), bool)
     if not hinted.any():
-        return HintSpread(rgb=rgb, mask=reached, paper=paper)
+        return HintSpread(rgb=rgb, mask=reached, paper=paper, regions=regions, n_regions=n_regions)
     n_hint, hint_ids = cv2.connectedComponents(valid.astype(np.uint8), connectivity=8)
     counts = np.maximum(np.bincount(hint_ids[valid], minlength=n_hint), 1).astype(np.float32)
     colours = np.stack([np.bincount(hint_ids[valid], weights=hint_rgb[valid][:, c], minlength=n_hint) for c in range(3)], -1)
@@ -384,7 +391,7 @@ def spread_hints(
         reached[box] |= by_hint
         paper[box] |= inside & (claim == paper_id)
     paper = _release_lobes(paper, dist, seed, gap)
-    return HintSpread(rgb=rgb, mask=reached, paper=paper)
+    return HintSpread(rgb=rgb, mask=reached, paper=paper, regions=regions, n_regions=n_regions)
 
 
 def _release_lobes(paper: np.ndarray, dist: np.ndarray, seed: np.ndarray, gap: float) -> np.ndarray:
@@ -505,9 +512,9 @@ def build_inputs(
     13-15 coloring draft RGB | 16 draft mask
     """
     h, w = page.shape
-    area, border = region_maps(*page_regions(page.line))
     if spread is None:
         spread = spread_hints(page.line, hint_rgb, hint_mask, paper_seed(clean_paper(page.ink, page.tone, page.line)))
+    area, border = region_maps(spread.regions, spread.n_regions)  # = page_regions(page.line)
     prop_rgb, prop_mask = spread.rgb, spread.mask
     if draft_rgb is None or draft_mask is None:
         draft_rgb = np.zeros((h, w, 3), np.float32)
