@@ -418,8 +418,12 @@ def colorize(
     else:
         hint_rgb, hint_mask = np.zeros(page.shape + (3,), np.float32), np.zeros(page.shape, bool)
     global_vec = reference_vector(request.references, opts.reference_mode)
+    if checkpoint is not None:
+        checkpoint()
     paper = clean_paper(page.ink, page.tone, page.line)
     spread = spread_hints(page.line, hint_rgb, hint_mask, paper_seed(paper))
+    if checkpoint is not None:
+        checkpoint()
     inputs = build_inputs(page, hint_rgb, hint_mask, spread=spread)
     stage("analyse", 0.2)
     color_work = run_network(model, inputs, global_vec, checkpoint=checkpoint)
@@ -429,6 +433,8 @@ def colorize(
         # any of it that a hint could only reach through a gap in an outline) stays paper.
         color_work[spread.paper & paper] = 1.0
     if opts.palette_strength > 0:
+        if checkpoint is not None:
+            checkpoint()
         palette = np.concatenate([hint_colours(request.hints), reference_colours(request.references)])
         color_work = match_palette(
             color_work, page.line, hinted, palette, opts.palette_strength, spread.paper, (spread.regions, spread.n_regions)
