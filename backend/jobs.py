@@ -46,9 +46,12 @@ class StoredResult:
         return len(self.color_layer_png) + len(self.composite_png)
 
     @classmethod
-    def encode(cls, result: ColorizeResult) -> "StoredResult":
+    def encode(cls, result: ColorizeResult, cancelled: Callable[[], bool] | None = None) -> "StoredResult":
         h, w = result.composite.shape[:2]
-        return cls(encode_png(result.color_layer), encode_png(result.composite), w, h, result.model_version, result.seconds)
+        layer = encode_png(result.color_layer)
+        if cancelled is not None and cancelled():  # each encode of a full page takes seconds
+            raise Cancelled()
+        return cls(layer, encode_png(result.composite), w, h, result.model_version, result.seconds)
 
 
 @dataclass
@@ -253,8 +256,9 @@ class JobRunner:
                 job.progress, job.stage = fraction, stage
 
             try:
-                result = self._run(job.request, progress=progress, cancelled=lambda job=job: job.cancel_requested)
-                stored = None if job.cancel_requested else StoredResult.encode(result)
+                cancelled = lambda job=job: job.cancel_requested  # noqa: E731
+                result = self._run(job.request, progress=progress, cancelled=cancelled)
+                stored = None if job.cancel_requested else StoredResult.encode(result, cancelled)
                 del result  # the arrays: only the PNG bytes are kept
             except Cancelled:
                 stored = None
