@@ -436,6 +436,8 @@ def colorize(
         if checkpoint is not None:
             checkpoint()
         palette = np.concatenate([hint_colours(request.hints), reference_colours(request.references)])
+        if checkpoint is not None:
+            checkpoint()
         color_work = match_palette(
             color_work, page.line, hinted, palette, opts.palette_strength, spread.paper, (spread.regions, spread.n_regions)
         )
