@@ -496,17 +496,7 @@ def _group_rows(data: dict) -> tuple[list[str], list[list[str]]]:
 
 def _group_text(data: dict) -> str:
     head, rows = _group_rows(data)
-    if not rows:
-        return ""
-    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-    fmt = lambda cells: "  ".join(c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(cells))  # noqa: E731
-    out, prev = [fmt(head), fmt(["-" * w for w in widths])], None
-    for r in rows:
-        if prev is not None and r[0] != prev:
-            out.append("")
-        out.append(fmt(r))
-        prev = r[0]
-    return "\n".join(out)
+    return report.text_table(head, rows) if rows else ""
 
 
 def _group_md(data: dict) -> str:

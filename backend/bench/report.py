@@ -95,6 +95,12 @@ def table(agg: dict, methods: list[str], conditions: list[str], columns: list, w
                     cell += f"±{st['sem']:.{digits}f}"
                 cells.append(cell)
             rows.append(cells)
+    return text_table(head, rows)
+
+
+def text_table(head: list[str], rows: list[list[str]]) -> str:
+    """Aligned plain-text table: the first two columns left-aligned, the rest right-aligned, a
+    blank line where the first column changes."""
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
     line = lambda cells: "  ".join(c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(cells))  # noqa: E731
     out = [line(head), line(["-" * w for w in widths])]
