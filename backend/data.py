@@ -34,7 +34,7 @@ from . import color
 from .hints import COLOURFUL_SATURATION, hint_candidates, hint_count, sample_hints
 from .model import GLOBAL_SIZE
 from .split import is_held_out
-from .structure import analyse_page, clean_paper, line_regions, page_regions, paper_seed, region_maps, spread_hints, split_line_and_tone
+from .structure import analyse_page, clean_paper, page_regions, paper_seed, region_maps, spread_hints, split_line_and_tone
 from .synth import manga_from_color, manga_from_pair
 
 CACHE_VERSION = "v2"  # v2: region maps of gap-closed regions (structure.page_regions)

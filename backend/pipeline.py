@@ -26,8 +26,7 @@ from .structure import (
     band_rows,
     build_inputs,
     clean_paper,
-    paper_seed,
-    spread_hints,
+    spread_on_page,
     lettered_regions,
     resample_hints,
     split_line_and_tone,
@@ -420,8 +419,7 @@ def colorize(
     global_vec = reference_vector(request.references, opts.reference_mode)
     if checkpoint is not None:
         checkpoint()
-    paper = clean_paper(page.ink, page.tone, page.line)
-    spread = spread_hints(page.line, hint_rgb, hint_mask, paper_seed(paper))
+    spread = spread_on_page(page, hint_rgb, hint_mask)
     if checkpoint is not None:
         checkpoint()
     inputs = build_inputs(page, hint_rgb, hint_mask, spread=spread)
@@ -431,7 +429,7 @@ def colorize(
     if opts.keep_white:
         # Clean paper the paper seed won (margins, gutters, the background around figures, and
         # any of it that a hint could only reach through a gap in an outline) stays paper.
-        color_work[spread.paper & paper] = 1.0
+        color_work[spread.paper & clean_paper(page.ink, page.tone, page.line)] = 1.0
     if opts.palette_strength > 0:
         if checkpoint is not None:
             checkpoint()

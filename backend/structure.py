@@ -306,12 +306,13 @@ def _distance_to_walls(free: np.ndarray) -> np.ndarray:
     return cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
 
 
-def local_width(free: np.ndarray, cap: float) -> np.ndarray:
+def local_width(free: np.ndarray, cap: float, dist: np.ndarray | None = None) -> np.ndarray:
     """Half-width of the widest passage through each free pixel, capped: the radius of the
     largest disc inside the free area that covers the pixel (local thickness). A pixel beside
     the outline of a wide face is wide; a pixel in a gap of the outline is narrow. The page
-    border counts as a wall: a line that stops just short of the page edge leaves a gap."""
-    dist = _distance_to_walls(free)
+    border counts as a wall: a line that stops just short of the page edge leaves a gap.
+    `dist` is `_distance_to_walls(free)` if the caller has it."""
+    dist = _distance_to_walls(free) if dist is None else dist
     width = np.where(free, np.minimum(dist, 1.0), 0.0).astype(np.float32)
     radius = 1.0
     while radius < cap:
@@ -354,13 +355,14 @@ def spread_hints(
     free = ~line
     valid = hint_mask & free
     gap = gap_half_width(page_shape)
+    to_walls = _distance_to_walls(free)
     # Only open paper seeds: a margin is wide; blank strips between hatching strokes are not.
-    seed = seed & free & (local_width(free, SEED_WIDTH_GAPS * gap) >= SEED_WIDTH_GAPS * gap)
-    regions, n_regions = gap_closed_regions(line, gap)  # = page_regions(line) for a whole page
+    seed = seed & free & (local_width(free, SEED_WIDTH_GAPS * gap, to_walls) >= SEED_WIDTH_GAPS * gap)
+    regions, n_regions = gap_closed_regions(line, gap, to_walls)  # = page_regions(line) for a whole page
     # A region is open to the paper when it meets the page border along a real stretch, not where
     # the tip of a tuft of hair touches the edge.
     min_seed = PAPER_MIN_SEED_SHARE * 2 * (page_shape[0] + page_shape[1])
-    seeded = np.bincount(regions[seed & free], minlength=n_regions) >= max(1.0, min_seed)
+    seeded = np.bincount(regions[seed], minlength=n_regions) >= max(1.0, min_seed)
     hinted = np.bincount(regions[valid], minlength=n_regions) > 0
     seeded[0] = hinted[0] = False
     large = np.bincount(regions.ravel(), minlength=n_regions) >= PAPER_MIN_SHARE * page_shape[0] * page_shape[1]
@@ -374,7 +376,7 @@ def spread_hints(
     colours = np.stack([np.bincount(hint_ids[valid], weights=hint_rgb[valid][:, c], minlength=n_hint) for c in range(3)], -1)
     colours = (colours / counts[:, None]).astype(np.float32)
     paper_id = n_hint  # hints are 1..n_hint-1
-    dist = np.minimum(_distance_to_walls(free), max(gap, OPEN_WIDTH_SHARE * max(page_shape)))
+    dist = np.minimum(to_walls, max(gap, OPEN_WIDTH_SHARE * max(page_shape)))
     seeds = np.where(valid, hint_ids, 0).astype(np.int32)
     seeds[seed & seeded[regions] & hinted[regions] & ~valid] = paper_id
     seeds = _grow_seeds_to_their_discs(seeds, dist, free)
@@ -392,6 +394,11 @@ def spread_hints(
         paper[box] |= inside & (claim == paper_id)
     paper = _release_lobes(paper, dist, seed, gap)
     return HintSpread(rgb=rgb, mask=reached, paper=paper, regions=regions, n_regions=n_regions)
+
+
+def spread_on_page(page: PageStructure, hint_rgb: np.ndarray, hint_mask: np.ndarray) -> HintSpread:
+    """`spread_hints` over a whole page, the paper seed on all four page edges."""
+    return spread_hints(page.line, hint_rgb, hint_mask, paper_seed(clean_paper(page.ink, page.tone, page.line)))
 
 
 def _release_lobes(paper: np.ndarray, dist: np.ndarray, seed: np.ndarray, gap: float) -> np.ndarray:
@@ -466,17 +473,18 @@ def _merge_open_paper(claim: np.ndarray, width: np.ndarray, paper_id: int) -> np
     return owner[ids].astype(np.int32)
 
 
-def gap_closed_regions(line: np.ndarray, half_width: float) -> tuple[np.ndarray, int]:
+def gap_closed_regions(line: np.ndarray, half_width: float, dist: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Line-enclosed regions that do not leak through gaps in the ink (trapped-ball segmentation).
 
     The cores of the regions are the pixels farther than `half_width` from any line: a gap
     narrower than twice that splits them. Each core grows back over the pixels nearer the ink
     (marker watershed on the negated distance, so two cores part at the narrowest point, the
     gap), but never across a line. Pieces too thin for a core of their own (thin closed regions)
-    keep their plain label. Walls get label 0.
+    keep their plain label. Walls get label 0. `dist` is `_distance_to_walls(~line)` if the
+    caller has it.
     """
     free = ~line
-    dist = _distance_to_walls(free)
+    dist = _distance_to_walls(free) if dist is None else dist
     n_core, cores = cv2.connectedComponents((dist > half_width).astype(np.uint8), connectivity=4)
     labels = watershed(-dist, cores, mask=free, connectivity=1).astype(np.int32) if n_core > 1 else np.zeros(line.shape, np.int32)
     rest = free & (labels == 0)
@@ -513,7 +521,7 @@ def build_inputs(
     """
     h, w = page.shape
     if spread is None:
-        spread = spread_hints(page.line, hint_rgb, hint_mask, paper_seed(clean_paper(page.ink, page.tone, page.line)))
+        spread = spread_on_page(page, hint_rgb, hint_mask)
     area, border = region_maps(spread.regions, spread.n_regions)  # = page_regions(page.line)
     prop_rgb, prop_mask = spread.rgb, spread.mask
     if draft_rgb is None or draft_mask is None:
