@@ -99,17 +99,9 @@ def sample_hints(
         c8 = np.clip(col * 255.0 + 0.5, 0, 255).astype(np.uint8)
         if strokes and rng.random() < 0.5:
             length = int(rng.integers(4, 17))
-            ang = rng.uniform(0, np.pi)
-            dy, dx = np.sin(ang), np.cos(ang)
-            for sign in (1.0, -1.0):  # grow both ways from the centre until leaving the colour
-                for t in range(0, length // 2 + 1):
-                    yy, xx = int(round(y + sign * t * dy)), int(round(x + sign * t * dx))
-                    if not (0 <= yy < h and 0 <= xx < w) or not mask[yy, xx]:
-                        break
-                    if np.abs(rgb[yy, xx] - col).max() > UNIFORM_RANGE:
-                        break
-                    layer[yy, xx, :3] = c8
-                    layer[yy, xx, 3] = 255
+            for yy, xx in _stroke_points(rgb, mask, y, x, col, length, rng.uniform(0, np.pi)):
+                layer[yy, xx, :3] = c8
+                layer[yy, xx, 3] = 255
         else:
             s = int(sizes[int(rng.integers(len(sizes)))])
             y0, x0 = y - (s - 1) // 2, x - (s - 1) // 2
@@ -118,6 +110,25 @@ def sample_hints(
             layer[ys, xs, :3] = c8
             layer[ys, xs, 3] = 255
     return layer
+
+
+def _stroke_points(
+    rgb: np.ndarray, allowed: np.ndarray, y: int, x: int, col: np.ndarray, length: int, angle: float
+) -> list[tuple[int, int]]:
+    """The pixels of a straight stroke of about `length` px through (y, x) at `angle`, grown both
+    ways from the centre until it would leave the `allowed` pixels or the colour `col`."""
+    h, w = allowed.shape
+    dy, dx = np.sin(angle), np.cos(angle)
+    points = []
+    for sign in (1.0, -1.0):
+        for t in range(0 if sign > 0 else 1, length // 2 + 1):
+            yy, xx = int(round(y + sign * t * dy)), int(round(x + sign * t * dx))
+            if not (0 <= yy < h and 0 <= xx < w) or not allowed[yy, xx]:
+                break
+            if np.abs(rgb[yy, xx] - col).max() > UNIFORM_RANGE:
+                break
+            points.append((yy, xx))
+    return points
 
 
 def hint_pixels(layer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -210,15 +221,7 @@ def colorist_hints(
                 width = int(COLORIST_STROKE_WIDTHS[int(rng.integers(len(COLORIST_STROKE_WIDTHS)))])
                 ang = rng.uniform(0, np.pi)
                 dy, dx = np.sin(ang), np.cos(ang)
-                centre = []
-                for sign in (1.0, -1.0):  # grow both ways from the centre until leaving the colour
-                    for t in range(0 if sign > 0 else 1, length // 2 + 1):
-                        yy, xx = int(round(y + sign * t * dy)), int(round(x + sign * t * dx))
-                        if not (0 <= yy < h and 0 <= xx < w) or not ok[yy, xx]:
-                            break
-                        if np.abs(rgb[yy, xx] - col).max() > UNIFORM_RANGE:
-                            break
-                        centre.append((yy, xx))
+                centre = _stroke_points(rgb, ok, y, x, col, length, ang)
                 r0 = -((width - 1) // 2)
                 # widen across the stroke (perpendicular offsets), staying on the candidate's clear paper
                 pts = [(int(round(cy + o * dx)), int(round(cx - o * dy))) for cy, cx in centre for o in range(r0, r0 + width)]
