@@ -21,7 +21,6 @@ from .model import DEFAULT_WEIGHTS, GLOBAL_SIZE, ColorUNet, load_weights
 from .request import ColorizeOptions, ColorizeRequest, ColorizeResult, RequestError
 from .structure import (
     Checkpoint,
-    PageStructure,
     analyse_page,
     band_rows,
     build_inputs,

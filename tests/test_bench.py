@@ -221,13 +221,6 @@ def test_flat_fill_fills_hinted_region_only():
     assert metrics.ink_preservation(composite, ink) == 1.0
 
 
-def test_krita_status_is_explained():
-    ok, note = baselines.krita_status()
-    assert isinstance(ok, bool) and note
-    if not ok:
-        assert note.startswith("skipped")
-
-
 # ----------------------------------------------------------------------------- data helpers
 
 

@@ -7,7 +7,8 @@
   reduced resolution and upsampled. See `levin_colour` for how it is fitted to line art.
 - `flat_fill`: a bucket fill: every line-enclosed region (`structure.line_regions`) that holds a
   hint takes the hint's colour (the nearest hint's where it holds several); others stay white.
-- Krita's Colorize Mask: needs Krita's Python API >= 5.2 and is skipped otherwise (`krita_status`).
+- Krita's Colorize Mask: Krita 5.2.9 driven in a chroot, in `colorize_mask.py` (its `status` says
+  why it is skipped where it cannot run).
 
 Every method returns (colour layer float32 HxWx3 in [0, 1], composite uint8 HxWx3 = colour x ink),
 the same pair the pipeline produces, so all are scored the same way.
@@ -15,9 +16,6 @@ the same pair the pipeline produces, so all are scored the same way.
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 
 import cv2
 import numpy as np
@@ -27,7 +25,6 @@ import scipy.sparse.linalg as spla
 from ..structure import line_regions, propagate_hints, resample_hints, resize_area, split_line_and_tone, working_shape
 
 LEVIN_SIZE = 320  # long side of the grid the optimisation is solved on
-KRITA_MIN_VERSION = (5, 2)
 
 # sRGB <-> YIQ-style YUV as in Levin et al.'s code (rgb2ntsc).
 _RGB_TO_YUV = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float64)
@@ -133,39 +130,6 @@ def flat_fill(ink: np.ndarray, hints: np.ndarray | None) -> tuple[np.ndarray, np
     prop_rgb, prop_mask = propagate_hints(labels, hint_rgb, hint_mask)
     colour = np.where(prop_mask[..., None], prop_rgb, 1.0).astype(np.float32)
     return colour, compose(colour, ink)
-
-
-def krita_status() -> tuple[bool, str]:
-    """(available, note): whether Krita's Colorize Mask can be driven from its Python API here."""
-    exe = shutil.which("krita")
-    if exe is None:
-        return False, "skipped: Krita is not installed (the Colorize Mask baseline needs Krita >= 5.2 with its Python API)"
-    version = None
-    # Debian's package version first (cheap); otherwise ask Krita itself.
-    for cmd, timeout, env in (
-        (["dpkg-query", "-W", "-f=${Version}", "krita"], 10, None),
-        ([exe, "--version"], 20, {"QT_QPA_PLATFORM": "offscreen"}),
-    ):
-        try:
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env).stdout
-        except (OSError, subprocess.SubprocessError):
-            continue
-        m = re.search(r"(\d+)\.(\d+)\.(\d+)", out)
-        if m:
-            version = tuple(int(v) for v in m.groups())
-            break
-    if version is None:
-        return False, f"skipped: Krita found at {exe} but its version could not be read"
-    vs = ".".join(map(str, version))
-    if version[:2] < KRITA_MIN_VERSION:
-        return False, (
-            f"skipped: Krita {vs} is installed; driving the Colorize Mask headless needs Krita's Python API "
-            f">= {KRITA_MIN_VERSION[0]}.{KRITA_MIN_VERSION[1]}"
-        )
-    return False, (
-        f"skipped: Krita {vs} is installed but the Colorize Mask driver is not implemented yet "
-        "(it needs a headless Krita session; see docs/BENCHMARKS.md)"
-    )
 
 
 METHODS = {
