@@ -7,6 +7,9 @@ import sys
 import time
 from pathlib import Path
 
+from .options import add_cli_flags, from_cli
+from .request import ColorizeOptions, ColorizeRequest, RequestError
+
 NOT_YET = {
     "--panels": "per-panel references (automatic panel segmentation) are not available yet",
     "--variants": "sampling several colourings from the coloring latent space is not available yet",
@@ -23,11 +26,7 @@ def cmd_colorize(argv: list[str]) -> int:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("-o", "--output", type=Path, required=True, help="RGB result: colour under the ink")
     p.add_argument("--color-layer", type=Path, help="also write the colour layer alone (RGBA, for Multiply under the ink)")
-    p.add_argument("--reference-mode", choices=["histogram", "palette"], default="histogram")
-    p.add_argument("--palette-strength", type=float, default=1.0, help="0..1: how far unhinted regions move to the nearest hint or reference colour")
-    p.add_argument("--working-size", type=int, default=768, help="long side at which the network runs")
-    p.add_argument("--flat-regions", type=float, default=0.6, help="0..1 flattening of line-enclosed regions")
-    p.add_argument("--no-keep-white", action="store_true", help="do not snap near-white paper to white")
+    add_cli_flags(p, ColorizeOptions)
     for flag, why in NOT_YET.items():
         p.add_argument(flag, help=f"not available yet: {why}", metavar="...")
     args = p.parse_args(argv)
@@ -39,7 +38,6 @@ def cmd_colorize(argv: list[str]) -> int:
 
     from .imageio import ImageError, check_output_file, load_hints, load_ink, load_reference
     from .pipeline import colorize, get_model
-    from .request import ColorizeOptions, ColorizeRequest, RequestError
 
     t0 = time.perf_counter()
     try:
@@ -47,22 +45,12 @@ def cmd_colorize(argv: list[str]) -> int:
         check_output_file(args.output, "-o")
         if args.color_layer:
             check_output_file(args.color_layer, "--color-layer", mode="RGBA")
-        options = ColorizeOptions.from_dict(
-            {
-                "reference_mode": args.reference_mode,
-                "palette_strength": args.palette_strength,
-                "working_size": args.working_size,
-                "flat_regions": args.flat_regions,
-                "keep_white": not args.no_keep_white,
-            }
-        )
         request = ColorizeRequest(
             ink=load_ink(args.ink),
             hints=load_hints(args.hints) if args.hints else None,
             references=[load_reference(r) for r in args.reference],
-            options=options,
+            options=from_cli(ColorizeOptions, args),
         )
-        request.validate()
         model = get_model(args.device)
         result = colorize(request, model=model)
     except (ImageError, RequestError, FileNotFoundError) as exc:

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from .imageio import ImageError, load_hints, load_ink, load_reference
+from .options import add_cli_flags, from_cli
 from .request import ColorizeOptions, ColorizeRequest, RequestError
 
 PAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
@@ -217,8 +218,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--reference", type=Path, action="append", default=[], help="colour reference for every page (repeatable)")
     p.add_argument("--hints-dir", type=Path, help="folder of hint layers named like the pages (NAME.png or NAME_hints.png)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--reference-mode", choices=["histogram", "palette"], default="histogram")
     p.add_argument("--force", action="store_true", help="redo pages that are already done")
+    add_cli_flags(p, ColorizeOptions)
     args = p.parse_args(argv)
 
     from tqdm import tqdm
@@ -230,7 +231,7 @@ def main(argv: list[str]) -> int:
         if not pages:
             raise BatchError(f"no pages found in {args.source}")
         references = [load_reference(r) for r in args.reference]
-        options = ColorizeOptions.from_dict({"reference_mode": args.reference_mode})
+        options = from_cli(ColorizeOptions, args)
         layers_dir = prepare_output(args.output)  # before the model's load and the first page
         model = get_model(args.device)
     except (BatchError, FileNotFoundError, ImageError, RequestError) as exc:

@@ -32,10 +32,11 @@ class QueueFull(Exception):
 
 @dataclass
 class StoredResult:
-    """A finished colorization as PNG bytes: a 8000x8000 page is ~450 MB of arrays but tens of MB of PNG."""
+    """A finished colorization as PNG bytes: a 8000x8000 page is ~450 MB of arrays but tens of MB of PNG.
 
-    color_layer_png: bytes
-    composite_png: bytes
+    images: the outputs the request asked for, by name ("color_layer", "composite"), as PNG."""
+
+    images: dict[str, bytes]
     width: int
     height: int
     model_version: str
@@ -43,20 +44,25 @@ class StoredResult:
 
     @property
     def nbytes(self) -> int:
-        return len(self.color_layer_png) + len(self.composite_png)
+        return sum(len(png) for png in self.images.values())
 
     @classmethod
-    def encode(cls, result: ColorizeResult, cancelled: Callable[[], bool] | None = None) -> "StoredResult":
-        h, w = result.composite.shape[:2]
-        layer = encode_png(result.color_layer)
-        if cancelled is not None and cancelled():  # each encode of a full page takes seconds
-            raise Cancelled()
-        return cls(layer, encode_png(result.composite), w, h, result.model_version, result.seconds)
+    def encode(
+        cls, result: ColorizeResult, outputs: tuple[str, ...] = ("color_layer",), cancelled: Callable[[], bool] | None = None
+    ) -> "StoredResult":
+        h, w = result.color_layer.shape[:2]
+        images = {}
+        for name in outputs:  # only what was asked for: each encode of a full page takes seconds
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+            images[name] = encode_png(result.color_layer if name == "color_layer" else result.composite)
+        return cls(images, w, h, result.model_version, result.seconds)
 
 
 @dataclass
 class Job:
     request: ColorizeRequest
+    outputs: tuple[str, ...] = ("color_layer",)  # the images its result carries
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     status: str = "queued"  # queued | running | cancelling | done | failed | cancelled
     progress: float = 0.0
@@ -83,8 +89,8 @@ class Admission:
         self._runner = runner
         self.job: Job | None = None
 
-    def submit(self, request: ColorizeRequest) -> Job:
-        self.job = self._runner._enqueue(request, self)
+    def submit(self, request: ColorizeRequest, outputs: tuple[str, ...] = ("color_layer",)) -> Job:
+        self.job = self._runner._enqueue(request, outputs, self)
         return self.job
 
 
@@ -131,21 +137,21 @@ class JobRunner:
                 with self._lock:
                     self._reserved -= 1
 
-    def _enqueue(self, request: ColorizeRequest, admission: Admission | None) -> Job:
+    def _enqueue(self, request: ColorizeRequest, outputs: tuple[str, ...], admission: Admission | None) -> Job:
         with self._lock:
             if admission is not None:
                 self._reserved -= 1
             else:
                 self._forget_old()
                 self._check_room()
-            job = Job(request=request)
+            job = Job(request=request, outputs=outputs)
             self._jobs[job.id] = job
             self._order.append(job.id)
         self._queue.put(job)
         return job
 
-    def submit(self, request: ColorizeRequest) -> Job:
-        return self._enqueue(request, None)
+    def submit(self, request: ColorizeRequest, outputs: tuple[str, ...] = ("color_layer",)) -> Job:
+        return self._enqueue(request, outputs, None)
 
     # --- queries ---
 
@@ -258,7 +264,7 @@ class JobRunner:
             try:
                 cancelled = lambda job=job: job.cancel_requested  # noqa: E731
                 result = self._run(job.request, progress=progress, cancelled=cancelled)
-                stored = None if job.cancel_requested else StoredResult.encode(result, cancelled)
+                stored = None if job.cancel_requested else StoredResult.encode(result, job.outputs, cancelled)
                 del result  # the arrays: only the PNG bytes are kept
             except Cancelled:
                 stored = None

@@ -3,57 +3,71 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
+
+from .options import option, problem
 
 
 class RequestError(ValueError):
     """A request that cannot be served as asked; the message is meant for the user."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class ColorizeOptions:
-    """User-facing options. Every field is documented here and exposed by the API schema,
-    so clients (the Krita docker) can build their controls from it."""
+    """User-facing options, each declared once here with `option(default, help, range or choices)`.
 
-    reference_mode: Literal["histogram", "palette"] = "histogram"
-    """How references guide colour: 'histogram' matches their colour proportions,
-    'palette' only restricts which colours are used (Comicolorization)."""
-    palette_strength: float = 1.0
-    """0..1: how far each region no hint reached moves to the nearest colour of your palette: the hint
-    colours and the main colours of the references (hue and saturation only; the shading stays).
-    0 = the network's own colours there."""
-    working_size: int = 768
-    """Long side in pixels at which the network runs; the result is restored to full size guided by the ink."""
-    keep_white: bool = True
-    """Keep paper white where no hint asks otherwise: speech balloons and caption boxes (found by their
-    lettering), clean paper connected to the page border (margins, gutters), and near-white colour."""
-    flat_regions: float = 0.6
-    """0..1: how much each line-enclosed region is flattened to one colour (1 = flat cel colour, 0 = network shading)."""
+    The API schema (GET /v1/options, from which the Krita docker builds its controls), the validation
+    and the CLI flags of `colorize` and `batch` are all derived from these fields (backend/options.py):
+    adding an option is one field here. Options are checked when made and cannot change afterwards."""
+
+    reference_mode: str = option(
+        "histogram",
+        """How references guide colour: 'histogram' matches their colour proportions,
+        'palette' only restricts which colours are used (Comicolorization).""",
+        choices=("histogram", "palette"),
+    )
+    palette_strength: float = option(
+        1.0,
+        """0..1: how far each region no hint reached moves to the nearest colour of your palette: the hint
+        colours and the main colours of the references (hue and saturation only; the shading stays).
+        0 = the network's own colours there.""",
+        min=0.0,
+        max=1.0,
+    )
+    working_size: int = option(
+        768,
+        "Long side in pixels at which the network runs; the result is restored to full size guided by the ink.",
+        min=64,
+        max=4096,
+    )
+    keep_white: bool = option(
+        True,
+        """Keep paper white where no hint asks otherwise: speech balloons and caption boxes (found by their
+        lettering), clean paper connected to the page border (margins, gutters), and near-white colour.""",
+    )
+    flat_regions: float = option(
+        0.6,
+        "0..1: how much each line-enclosed region is flattened to one colour (1 = flat cel colour, 0 = network shading).",
+        min=0.0,
+        max=1.0,
+    )
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            why = problem(f, getattr(self, f.name))
+            if why is not None:
+                raise RequestError(why)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "ColorizeOptions":
         data = dict(data or {})
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(map(str, set(data) - known))
         if unknown:
             raise RequestError(f"unknown option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        opts = cls(**data)
-        opts.validate()
-        return opts
-
-    def validate(self) -> None:
-        if self.reference_mode not in ("histogram", "palette"):
-            raise RequestError("reference_mode must be 'histogram' or 'palette'")
-        if not isinstance(self.working_size, int) or isinstance(self.working_size, bool) or not 64 <= self.working_size <= 4096:
-            raise RequestError("working_size must be an integer between 64 and 4096")
-        if not isinstance(self.keep_white, bool):
-            raise RequestError("keep_white must be true or false")
-        for name in ("flat_regions", "palette_strength"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
-                raise RequestError(f"{name} must be a number between 0 and 1")
+        return cls(**data)
 
 
 @dataclass
@@ -72,7 +86,14 @@ class ColorizeRequest:
     panels: list[tuple[int, int, int, int]] | None = None
     options: ColorizeOptions = field(default_factory=ColorizeOptions)
 
+    def __post_init__(self) -> None:
+        self.validate()  # a request is checked once, where it is made: the boundary (API, CLI, batch)
+
     def validate(self) -> None:
+        """Raise RequestError unless the inputs fit together (cheap: shapes only; the options checked
+        themselves when they were made)."""
+        if not isinstance(self.options, ColorizeOptions):
+            raise RequestError("options must be ColorizeOptions")
         if self.ink.ndim != 2 or self.ink.size == 0:
             raise RequestError("ink must be a non-empty single-channel page")
         if self.hints is not None:
@@ -90,12 +111,43 @@ class ColorizeRequest:
             raise RequestError("draft input is not available yet (coloring-draft model not shipped)")
         if self.panels is not None:
             raise RequestError("per-panel references are not available yet")
-        self.options.validate()
 
 
-@dataclass
+def multiply(color_layer: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """The composite (uint8 HxWx3): the colour layer's RGB multiplied by the ink (float32 HxW, 1 =
+    paper), so black ink stays exactly black. Band by band: no float copy of a whole page."""
+    h, w = ink.shape
+    out = np.empty((h, w, 3), np.uint8)
+    step = max(1, (1 << 22) // max(w, 1))
+    for y in range(0, h, step):
+        mixed = color_layer[y : y + step, :, :3].astype(np.float32)
+        mixed *= ink[y : y + step, :, None]
+        mixed += 0.5
+        np.clip(mixed, 0, 255, out=mixed)
+        out[y : y + step] = mixed  # float -> uint8 truncates, as astype
+    return out
+
+
 class ColorizeResult:
-    color_layer: np.ndarray  # uint8 HxWx4: the colour alone, to sit beneath the ink set to Multiply
-    composite: np.ndarray  # uint8 HxWx3: colour multiplied by the ink (ink stays pixel-exact)
-    model_version: str
-    seconds: dict[str, float]
+    """color_layer: uint8 HxWx4, the colour alone, to sit beneath the ink set to Multiply.
+    composite: uint8 HxWx3, the colour multiplied by the ink; computed from `ink` when first asked for
+    (most callers, the Krita plugin's among them, never need it) unless it was given."""
+
+    def __init__(
+        self,
+        color_layer: np.ndarray,
+        model_version: str,
+        seconds: dict[str, float],
+        composite: np.ndarray | None = None,
+        ink: np.ndarray | None = None,
+    ):
+        if composite is None and ink is None:
+            raise ValueError("a ColorizeResult needs its composite or the ink to compute it from")
+        self.color_layer, self.model_version, self.seconds = color_layer, model_version, seconds
+        self._composite, self._ink = composite, ink
+
+    @property
+    def composite(self) -> np.ndarray:
+        if self._composite is None:
+            self._composite = multiply(self.color_layer, self._ink)  # type: ignore[arg-type]
+        return self._composite

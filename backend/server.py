@@ -14,8 +14,7 @@ import ipaddress
 import re
 import secrets
 import threading
-from dataclasses import fields
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import API_VERSION, __version__
 from .imageio import ImageError, check_page_size, decode_hints, decode_ink, decode_reference, open_image
 from .jobs import Job, JobRunner, QueueFull, StoredResult
+from .options import schema
 from .request import ColorizeOptions, ColorizeRequest, RequestError
 
 MAX_BODY_BYTES = 400 * 1024 * 1024  # a 6000x8500 page with hints and references, base64, fits
@@ -46,6 +46,12 @@ class ColorizeBody(BaseModel):
     hints: str | None = Field(None, description="RGBA hint layer of the same size, base64 PNG; alpha > 0 = hint")
     references: list[str] = Field(default_factory=list, description="colour reference images, base64")
     options: dict[str, Any] = Field(default_factory=dict, description="see GET /v1/options")
+    outputs: list[Literal["color_layer", "composite"]] = Field(
+        default_factory=lambda: ["color_layer"],
+        min_length=1,
+        description="the images the result carries: the colour layer (what the Krita plugin uses) and, "
+        "when asked for, the composite (colour multiplied by the ink)",
+    )
 
 
 class ApiError(Exception):
@@ -92,8 +98,7 @@ def submit_request(runner: JobRunner, body: ColorizeBody) -> Job:
                     options=options,
                 )
             del ink, hints, references  # the decoded arrays are all the job needs
-            request.validate()
-            return admission.submit(request)
+            return admission.submit(request, outputs=tuple(dict.fromkeys(body.outputs)))
     except QueueFull as exc:
         raise ApiError(503, str(exc), position=exc.waiting + 1) from None
     except (ImageError, RequestError, TypeError) as exc:
@@ -104,8 +109,7 @@ def submit_request(runner: JobRunner, body: ColorizeBody) -> Job:
 
 def result_json(result: StoredResult) -> dict[str, Any]:
     return {
-        "color_layer": base64.b64encode(result.color_layer_png).decode("ascii"),
-        "composite": base64.b64encode(result.composite_png).decode("ascii"),
+        **{name: base64.b64encode(png).decode("ascii") for name, png in result.images.items()},
         "width": result.width,
         "height": result.height,
         "model_version": result.model_version,
@@ -122,34 +126,6 @@ def job_json(runner: JobRunner, job: Job) -> dict[str, Any]:
         "position": runner.position(job),
         "error": job.error,
     }
-
-
-def options_schema() -> list[dict[str, Any]]:
-    """Every option with its type, default, range and help, so clients can build controls from it."""
-    import ast
-    import inspect
-
-    docs: dict[str, str] = {}
-    tree = ast.parse(inspect.getsource(ColorizeOptions))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    for prev, node in zip(body, body[1:]):
-        if isinstance(prev, ast.AnnAssign) and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-            docs[prev.target.id] = " ".join(str(node.value.value).split())  # type: ignore[union-attr]
-    out = []
-    defaults = ColorizeOptions()
-    for f in fields(ColorizeOptions):
-        value = getattr(defaults, f.name)
-        entry: dict[str, Any] = {"name": f.name, "default": value, "help": docs.get(f.name, "")}
-        if f.name == "reference_mode":
-            entry.update(type="enum", choices=["histogram", "palette"])
-        elif isinstance(value, bool):
-            entry.update(type="bool")
-        elif isinstance(value, int):
-            entry.update(type="int", min=64, max=4096)
-        else:
-            entry.update(type="float", min=0.0, max=1.0)
-        out.append(entry)
-    return out
 
 
 def is_loopback_host(host_header: str) -> bool:
@@ -272,7 +248,7 @@ def create_app(
 
     @app.get(f"/{API_VERSION}/options")
     def options() -> dict[str, Any]:
-        return {"options": options_schema()}
+        return {"options": schema(ColorizeOptions)}
 
     @app.post(f"/{API_VERSION}/jobs", status_code=202)
     def create_job(body: ColorizeBody) -> dict[str, Any]:
