@@ -18,7 +18,7 @@ NOT_YET = {
 }
 
 
-def cmd_colorize(argv: list[str]) -> int:
+def colorize_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m backend colorize", description="Colorize one B/W page.")
     p.add_argument("ink", type=Path, help="the B/W page (L, LA, RGB, RGBA; 1, 8 or 16 bit)")
     p.add_argument("--hints", type=Path, help="RGBA hint layer of the same size; alpha > 0 marks a hint")
@@ -29,6 +29,11 @@ def cmd_colorize(argv: list[str]) -> int:
     add_cli_flags(p, ColorizeOptions)
     for flag, why in NOT_YET.items():
         p.add_argument(flag, help=f"not available yet: {why}", metavar="...")
+    return p
+
+
+def cmd_colorize(argv: list[str]) -> int:
+    p = colorize_parser()
     args = p.parse_args(argv)
     for flag, why in NOT_YET.items():
         if getattr(args, flag.lstrip("-").replace("-", "_")) is not None:

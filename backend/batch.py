@@ -211,7 +211,7 @@ def failure_reason(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}"
 
 
-def main(argv: list[str]) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m backend batch", description=__doc__)
     p.add_argument("source", type=Path, help="folder of pages, or CHAPTER.cbz / CHAPTER.zip")
     p.add_argument("-o", "--output", type=Path, required=True, help="folder for colour pages and colour layers")
@@ -220,7 +220,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--force", action="store_true", help="redo pages that are already done")
     add_cli_flags(p, ColorizeOptions)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
 
     from tqdm import tqdm
 

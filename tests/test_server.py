@@ -56,7 +56,8 @@ def test_colorize_roundtrip(client):
     ink = page()
     hints = np.zeros(ink.shape + (4,), np.uint8)
     hints[10:13, 10:13] = (200, 30, 30, 255)
-    r = client.post("/v1/colorize", json={"ink": png_b64(ink), "hints": png_b64(hints)}, headers=AUTH)
+    both = ["color_layer", "composite"]
+    r = client.post("/v1/colorize", json={"ink": png_b64(ink), "hints": png_b64(hints), "outputs": both}, headers=AUTH)
     assert r.status_code == 200, r.text
     body = r.json()
     layer, comp = decode(body["color_layer"]), decode(body["composite"])
@@ -285,7 +286,7 @@ def test_decoder_errors_are_4xx_not_500(client, field):
 )
 def test_degenerate_pages_colorize_or_get_a_clear_4xx(client, ink, status):
     """A 1x1 black page used to be a 500 (log(1) = 0 in region_maps, then IndexError in snap_white)."""
-    r = client.post("/v1/colorize", json={"ink": png_b64(ink)}, headers=AUTH)
+    r = client.post("/v1/colorize", json={"ink": png_b64(ink), "outputs": ["composite"]}, headers=AUTH)
     assert r.status_code == status, r.text
     if status == 400:
         assert "too small to colorize" in r.json()["error"]
