@@ -13,8 +13,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-KNOWN_TYPES = ("enum", "bool", "int", "float", "string")
-
 
 @dataclass(frozen=True)
 class OptionSpec:

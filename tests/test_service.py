@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+
+from backend.request import ColorizeOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -203,14 +206,14 @@ b64_image = st.one_of(
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     body=st.one_of(
-        st.dictionaries(st.sampled_from(["ink", "hints", "references", "options", "x"]),
+        st.dictionaries(st.sampled_from(["ink", "hints", "references", "options", "outputs", "x"]),
                         st.one_of(st.none(), st.integers(), st.text(max_size=30), st.lists(st.text(max_size=10), max_size=3),
                                   st.dictionaries(st.text(max_size=12), st.one_of(st.integers(), st.text(max_size=5), st.booleans()), max_size=3)),
                         max_size=5),
         st.builds(lambda b: {"ink": base64.b64encode(b).decode()}, st.binary(max_size=200)),
         st.builds(lambda opts: {"ink": png_b64(small_page(0)), "options": opts},
-                  st.dictionaries(st.sampled_from(["working_size", "reference_mode", "keep_white", "flat_regions", "bogus"]),
-                                  st.one_of(st.integers(-10, 10000), st.floats(allow_nan=True), st.text(max_size=8), st.booleans(), st.none()),
+                  st.dictionaries(st.sampled_from([f.name for f in fields(ColorizeOptions)] + ["bogus"]),
+                                  st.one_of(st.integers(-10, 10000), st.integers(), st.floats(allow_nan=True), st.text(max_size=8), st.booleans(), st.none()),
                                   max_size=3)),
         st.fixed_dictionaries({"ink": b64_image}),
         st.fixed_dictionaries({"ink": st.just(png_b64(small_page(2))), "hints": b64_image}),
