@@ -41,13 +41,23 @@ def client(run=fake_colorize) -> TestClient:
     return TestClient(create_app("t", JobRunner(run=run)), base_url="http://127.0.0.1:8765", client=("127.0.0.1", 5))
 
 
+def whole_page_multiply(layer: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """The composite as the pipeline made it before it was computed on demand, in one piece."""
+    mixed = layer[..., :3].astype(np.float32)
+    mixed *= ink[..., None]
+    mixed += 0.5
+    np.clip(mixed, 0, 255, out=mixed)
+    return mixed.astype(np.uint8)
+
+
 def test_multiply_is_the_pipelines_composite_byte_for_byte():
     rng = np.random.default_rng(3)
-    color = rng.random((301, 203, 3), dtype=np.float32) * 1.1 - 0.05  # a little outside 0..1 too
-    ink = rng.random((301, 203), dtype=np.float32)
+    color = rng.random((1700, 2600, 3), dtype=np.float32) * 1.1 - 0.05  # a little outside 0..1 too; two bands
+    ink = rng.random((1700, 2600), dtype=np.float32)
     ink[::7] = 0.0
     ink[::5] = 1.0
     layer, composite = pipeline.compose(color, ink)
+    assert np.array_equal(multiply(layer, ink), whole_page_multiply(layer, ink))
     assert np.array_equal(multiply(layer, ink), composite)
     assert np.array_equal(ColorizeResult(color_layer=layer, model_version="m", seconds={}, ink=ink).composite, composite)
 
