@@ -1,0 +1,304 @@
+"""Panel segmentation internals for backend.panels: gutter map, gutter-line splitting, insets.
+
+Everything here works on a page reduced to a fixed working size (`WORK_LONG` px on the long side), so
+the thresholds, written as fractions of that size, do not depend on the scan resolution.
+
+- White paper: brighter than a fraction of the paper level (robust to grey scans); ink: darker
+  than another fraction.
+- Gutters: white paper connected to the page border, after eroding the white by a small radius so
+  that a frame line with a hole of a pixel or two (JPEG, a broken line) still closes its panel.
+- Panels: the connected pieces of the rest (holes filled). Pieces that are several panels touching
+  (a narrow gutter, a balloon or some art crossing it) are split along straight gutter lines: a
+  band of paper crossing the piece from side to side, at any angle within ±`MAX_SLANT` degrees of
+  horizontal or vertical, with a frame line (mostly ink) on both sides; recursively, best line first.
+- Insets: a ring of white paper inside a panel enclosing a large, mostly non-white, rectangular
+  region, i.e. a panel with its own gutter around it, drawn over another panel.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+WORK_LONG = 1000  # working resolution, long side in px
+CLOSE_GAP = 0.002  # frame gaps closed: radius as a fraction of the long side
+MIN_PANEL = 0.01  # smallest panel, fraction of the page area
+MAX_SLANT = 12  # degrees: slanted gutters searched within this of horizontal/vertical
+GUTTER_WHITE = 0.8  # a gutter line is at least this much paper (or outside the piece)
+FRAME_INK = 0.4  # the frame line beside it is at least this much ink
+FRAME_REACH = 0.008  # the frame line lies within this fraction of the long side of the gutter band
+WIDE_GUTTER = 0.025  # a band this wide (fraction of the long side) needs a frame line on one side only
+SPECK = 0.00005  # non-white specks smaller than this fraction of the page are noise
+MAX_PANELS = 60
+END_PX = 2  # open ends: this many px of paper where a gutter meets the region edge
+STRONG_FRAME = 0.6  # frame lines this solid on both sides excuse one closed end
+MIN_SIDE = 0.03  # a panel is at least this wide and high, fraction of the long side
+INSET_MIN = 0.03  # an inset is at least this fraction of the page area
+INSET_RECT = 0.85  # area / min-area-rectangle area of an inset
+INSET_RING = 0.6  # white ring area at most this fraction of the enclosed area
+INSET_INK = 0.5  # enclosed region at least this much non-white
+
+
+def work_image(page: np.ndarray) -> tuple[np.ndarray, float]:
+    """Gray page (uint8 0..255 or float 0..1) -> uint8 at the working size, and the scale used."""
+    g = np.asarray(page)
+    if g.ndim == 3:
+        g = g[..., :3].mean(axis=2) if g.shape[2] >= 3 else g[..., 0]
+    if g.ndim != 2 or min(g.shape) < 8:
+        raise ValueError(f"a page must be a 2-D gray image of at least 8x8 px, got shape {np.shape(page)}")
+    if np.issubdtype(g.dtype, np.floating):
+        g = np.clip(np.nan_to_num(g) * 255.0 if float(np.nanmax(g)) <= 1.0 else g, 0, 255)
+    g = g.astype(np.uint8)
+    s = WORK_LONG / max(g.shape)
+    if s < 1:
+        g = cv2.resize(g, (max(1, round(g.shape[1] * s)), max(1, round(g.shape[0] * s))), interpolation=cv2.INTER_AREA)
+    else:
+        s = 1.0
+    return g, s
+
+
+def paper_and_ink(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    paper = max(float(np.percentile(g, 97)), 64.0)
+    return g >= 0.8 * paper, g < 0.5 * paper
+
+
+def _disk(r: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def gutter_map(white: np.ndarray) -> np.ndarray:
+    """White paper connected to the page border (frames with small gaps closed)."""
+    r = max(1, round(CLOSE_GAP * max(white.shape)))
+    we = cv2.erode(white.astype(np.uint8), _disk(r))
+    pad = np.pad(we, 1, constant_values=1)
+    mask = np.zeros((pad.shape[0] + 2, pad.shape[1] + 2), np.uint8)
+    cv2.floodFill(pad, mask, (0, 0), 2, flags=4)
+    gut = (pad == 2)[1:-1, 1:-1].astype(np.uint8)
+    return (cv2.dilate(gut, _disk(r)) & white).astype(bool)
+
+
+def fill_holes(m: np.ndarray) -> np.ndarray:
+    pad = np.pad(m.astype(np.uint8), 1)
+    mask = np.zeros((pad.shape[0] + 2, pad.shape[1] + 2), np.uint8)
+    cv2.floodFill(pad, mask, (0, 0), 2, flags=4)
+    return (pad != 2)[1:-1, 1:-1]
+
+
+def pieces(mask: np.ndarray, min_area: float) -> list[np.ndarray]:
+    """Connected pieces (4-connected) of a mask with at least min_area px, holes filled."""
+    n, lab, st, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=4)
+    out = []
+    for i in range(1, n):
+        if st[i, cv2.CC_STAT_AREA] >= min_area:
+            out.append(fill_holes(lab == i))
+    return out
+
+
+def raster(poly: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    m = np.zeros(shape, np.uint8)
+    if len(poly) >= 3:
+        cv2.fillPoly(m, [np.round(poly * 16).astype(np.int32)], 1, shift=4)
+    return m.astype(bool)
+
+
+def clip(poly: np.ndarray, p: np.ndarray, q: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """The part of convex polygon `poly` on the side of line p-q where `inside` lies (Sutherland-Hodgman)."""
+    d = q - p
+    nrm = np.array([-d[1], d[0]])
+    if np.dot(inside - p, nrm) < 0:
+        nrm = -nrm
+    f = (poly - p) @ nrm
+    out = []
+    for i in range(len(poly)):
+        a, b, fa, fb = poly[i - 1], poly[i], f[i - 1], f[i]
+        if fb >= 0:
+            if fa < 0:
+                out.append(a + (b - a) * fa / (fa - fb))
+            out.append(b)
+        elif fa >= 0:
+            out.append(a + (b - a) * fa / (fa - fb))
+    return np.array(out, float).reshape(-1, 2)
+
+
+def clip_box(poly: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    for p, q, c in (((x0, 0), (x0, 1), (x1, y0)), ((x1, 0), (x1, 1), (x0, y0)), ((0, y0), (1, y0), (x0, y1)), ((0, y1), (1, y1), (x0, y0))):
+        if len(poly) < 3:
+            break
+        poly = clip(poly, np.array(p, float), np.array(q, float), np.array(c, float))
+    return poly
+
+
+def content_map(white: np.ndarray) -> np.ndarray:
+    """Non-white pixels without specks (JPEG noise, dust): what a panel must contain."""
+    n, lab, st, _ = cv2.connectedComponentsWithStats((~white).astype(np.uint8), connectivity=8)
+    keep = st[:, cv2.CC_STAT_AREA] >= SPECK * white.size
+    keep[0] = False
+    return keep[lab]
+
+
+def _bands(stack: np.ndarray, ang: float, reach: int, wide: int, min_area: float, strict: bool):
+    """Gutter bands across a crop (channels white, ink, region) rotated by ang.
+
+    Returns [(score, a, b)] (rows a..b of the rotated crop are the band), the rotation and its size.
+    Not strict (the coarse angle search): any band of paper that leaves min_area on both sides,
+    scored by its width. Strict: also a frame line beside it (on both sides, or on one side of a wide
+    band) and open ends (paper where it meets the region's edge: a gap between balloons or figures
+    inside a panel runs into the panel's frame instead).
+    """
+    h, w = stack.shape[:2]
+    D = int(np.ceil(np.hypot(h, w))) + 2
+    M = cv2.getRotationMatrix2D((w / 2, h / 2), ang, 1.0)
+    M[:, 2] += [(D - w) / 2, (D - h) / 2]
+    r = cv2.warpAffine(stack, M, (D, D), flags=cv2.INTER_NEAREST, borderValue=(0, 0, 0))
+    reg = r[..., 2]
+    n = reg.sum(axis=1, dtype=np.int32)
+    valid = n >= 0.5 * n.max()
+    nn = np.maximum(n, 1)
+    wf = (r[..., 0] & reg).sum(axis=1, dtype=np.int32) / nn
+    rows = np.flatnonzero(valid)
+    out: list[tuple[float, int, int]] = []
+    if len(rows) < 3:
+        return out, M, D
+    inf = (r[..., 1] & reg).sum(axis=1, dtype=np.int32) / nn
+    if not strict:  # a level line smeared over a few rows by the coarse angle step: sum, wider reach
+        reach += int(np.ceil(np.tan(np.radians(0.5)) * n.max()))
+    first, last = rows[0], rows[-1]
+    good = valid & (wf >= GUTTER_WHITE)
+    y = first
+    while y <= last:
+        if not good[y]:
+            y += 1
+            continue
+        a = y
+        while y <= last and good[y]:
+            y += 1
+        b = y - 1
+        if n[first:a].sum() < min_area or n[b + 1:last + 1].sum() < min_area:
+            continue  # a white edge inside a frame, not a gutter between two panels
+        width = b - a + 1
+        above, below = inf[max(first, a - reach):a], inf[b + 1:min(last + 1, b + 1 + reach)]
+        ia, ib = (above.sum(), below.sum()) if not strict else (above.max(initial=0.0), below.max(initial=0.0))
+        if not (min(ia, ib) >= FRAME_INK or (max(ia, ib) >= FRAME_INK and width >= wide)):
+            continue
+        if not strict:
+            out.append((float(width), a, b))
+            continue
+        band = reg[a:b + 1].astype(bool)
+        f = np.argmax(band, axis=1)
+        l = band.shape[1] - 1 - np.argmax(band[:, ::-1], axis=1)
+        k = np.arange(END_PX)
+        wb = r[a:b + 1, :, 0]
+        rr = np.arange(b - a + 1)[:, None]
+        open_f = wb[rr, np.minimum(f[:, None] + k, D - 1)].all(axis=1).any()
+        open_l = wb[rr, np.maximum(l[:, None] - k, 0)].all(axis=1).any()
+        if not ((open_f and open_l) or ((open_f or open_l) and min(ia, ib) >= STRONG_FRAME)):
+            continue
+        out.append((float(min(ia, ib) + 0.5 * wf[a:b + 1].mean() + 0.02 * min(width, 15)), a, b))
+    return out, M, D
+
+
+def find_cut(poly: np.ndarray, white: np.ndarray, ink: np.ndarray, min_area: float):
+    """The best straight gutter across convex region `poly`: (score, (p, q, inside_a), (p, q, inside_b)) or None.
+
+    Each side is a half-plane (line p-q, a point on the kept side); the band between them is gutter.
+    Angles: a coarse search (1 degree) for bands of paper, then 0.25 degree steps around the three
+    best angles with the full test (a frame line is thin: it must be level to within a pixel or two).
+    """
+    H, W = white.shape
+    x0, y0 = np.floor(poly.min(axis=0)).astype(int).clip(0)
+    x1, y1 = np.ceil(poly.max(axis=0)).astype(int) + 1
+    x1, y1 = min(x1, W), min(y1, H)
+    reg = raster(poly - [x0, y0], (y1 - y0, x1 - x0))
+    stack = np.dstack([white[y0:y1, x0:x1], ink[y0:y1, x0:x1], reg]).astype(np.uint8)
+    long_side = max(H, W)
+    reach = max(2, round(FRAME_REACH * long_side))
+    wide = round(WIDE_GUTTER * long_side)
+    best = None
+    for transpose in (False, True):
+        st = np.ascontiguousarray(stack.transpose(1, 0, 2)) if transpose else stack
+        coarse = []
+        for ang in range(-MAX_SLANT, MAX_SLANT + 1):
+            bands = _bands(st, ang, reach, wide, min_area, False)[0]
+            if bands:
+                coarse.append((max(bands)[0], -abs(ang), ang))
+        fine: set[float] = {0.0}
+        for _, _, ang0 in sorted(coarse, reverse=True)[:3]:
+            fine |= {float(a) for a in np.arange(ang0 - 0.75, ang0 + 0.8, 0.25)}
+        if True:
+            for ang in sorted(fine):
+                bands, M, D = _bands(st, float(ang), reach, wide, min_area, True)
+                if not bands:
+                    continue
+                sc, a, b = max(bands)
+                sc -= 0.002 * abs(ang)
+                if best is not None and sc <= best[0]:
+                    continue
+                Mi = cv2.invertAffineTransform(M)
+
+                def orig(u: float, v: float, Mi=Mi, transpose=transpose) -> np.ndarray:
+                    x, y = Mi @ np.array([u, v, 1.0])
+                    return np.array([y, x] if transpose else [x, y]) + [x0, y0]
+
+                side_a = (orig(0, a - 0.5), orig(D, a - 0.5), orig(D / 2, a - 5))
+                side_b = (orig(0, b + 0.5), orig(D, b + 0.5), orig(D / 2, b + 5))
+                best = (sc, side_a, side_b)
+    return best
+
+
+def segment(white: np.ndarray, ink: np.ndarray, content: np.ndarray, min_area: float) -> list[np.ndarray]:
+    """Recursive cuts of the page along gutter lines: the panel regions (convex polygons)."""
+    H, W = white.shape
+    todo = [np.array([[0, 0], [W, 0], [W, H], [0, H]], float)]
+    out = []
+    while todo:
+        poly = todo.pop()
+        m = raster(poly, (H, W)) & content
+        if m.sum() < 0.05 * min_area:
+            continue
+        ys, xs = np.nonzero(m)
+        poly = clip_box(poly, xs.min() - 0.5, ys.min() - 0.5, xs.max() + 0.5, ys.max() + 0.5)
+        if len(poly) < 3 or abs(cv2.contourArea(poly.astype(np.float32))) < min_area:
+            continue
+        if min(np.ptp(poly, axis=0)) < MIN_SIDE * max(H, W):
+            continue  # a strip (a footnote, a page number), not a panel
+        cut = find_cut(poly, white, ink, min_area) if len(out) + len(todo) < MAX_PANELS else None
+        if cut is None:
+            out.append(poly)
+            continue
+        for p, q, inside in cut[1:]:
+            part = clip(poly, p, q, inside)
+            if len(part) >= 3:
+                todo.append(part)
+    return out
+
+
+def insets(m: np.ndarray, white: np.ndarray) -> list[np.ndarray]:
+    """Inset panels inside panel mask m: regions enclosed by a thin ring of white paper."""
+    page_area = m.size
+    r = max(1, round(CLOSE_GAP * max(m.shape)))
+    w = cv2.erode((white & m).astype(np.uint8), _disk(r))
+    contours, hier = cv2.findContours(w, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    out = []
+    if hier is None:
+        return out
+    for i, h in enumerate(hier[0]):
+        if h[3] < 0:  # outer contour of a white region: look at its holes
+            continue
+        hole = contours[i]
+        area = cv2.contourArea(hole)
+        if area < INSET_MIN * page_area:
+            continue
+        (_, (rw, rh), _) = cv2.minAreaRect(hole)
+        if area < INSET_RECT * rw * rh:
+            continue
+        parent = h[3]
+        ring = cv2.contourArea(contours[parent]) - area
+        if ring > INSET_RING * area:
+            continue
+        inner = np.zeros(m.shape, np.uint8)
+        cv2.drawContours(inner, [hole], -1, 1, -1)
+        inner = inner.astype(bool)
+        if (~white[inner]).mean() < INSET_INK:
+            continue
+        out.append(cv2.dilate(inner.astype(np.uint8), _disk(r)).astype(bool) & m)
+    return out
