@@ -1,9 +1,9 @@
 """The colorizer network: a small fully convolutional U-Net.
 
-Inputs are the per-pixel planes of `structure.build_inputs` (ink, line/tone structure, hints,
-propagated hints, coloring draft) and a global colour vector (a reference's 216-bin histogram or
-binary palette plus two flags), fused at the bottleneck as Comicolorization fuses its histogram:
-projected, broadcast over the bottleneck and concatenated. Output is sRGB in [0, 1].
+Inputs are the per-pixel planes of `inputs.build_inputs` (ink, line/tone structure, hints,
+propagated hints, coloring draft) and the global colour vector of `inputs.global_vector` (a
+reference's 216-bin histogram or binary palette plus two flags), fused at the bottleneck as
+Comicolorization fuses its histogram: projected, broadcast over the bottleneck and concatenated. Output is sRGB in [0, 1].
 
 Inside a region that holds a hint, the answer is usually the hint's colour, shaded. Rather than
 make a small network learn to copy it, the output is a learned per-pixel blend of the propagated
@@ -22,12 +22,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .color import HIST_SIZE
-from .structure import N_INPUT_CHANNELS
+from .inputs import GLOBAL_SIZE, N_INPUT_CHANNELS, PROPAGATED_MASK, PROPAGATED_RGB
 
-PROPAGATED_RGB = slice(9, 12)  # channels of structure.build_inputs
-PROPAGATED_MASK = 12
 GATE_BIAS = 3.0  # initial trust in a propagated hint: sigmoid(3) = 0.95
-GLOBAL_SIZE = HIST_SIZE + 2  # histogram or palette | has reference | is palette
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "mangacolor.safetensors"
 

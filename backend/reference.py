@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from . import color
-from .structure import labels_touching_border, page_regions
+from .structure import Regions
 
 N_REFERENCE_COLOURS = 8
 MAX_HINT_COLOURS = 16
@@ -67,26 +67,25 @@ def hint_colours(hints: np.ndarray | None, k: int = MAX_HINT_COLOURS) -> np.ndar
 
 def match_palette(
     color_work: np.ndarray,
-    line: np.ndarray,
+    regions: Regions,
     hinted: np.ndarray,
     palette: np.ndarray,
     strength: float,
     paper: np.ndarray | None = None,
-    regions: tuple[np.ndarray, int] | None = None,
 ) -> np.ndarray:
-    """Move the chroma of every unhinted, coloured, enclosed region (gap-closed, as the network
-    sees them) toward the nearest (CIEDE2000) palette colour (Lab, N x 3) by `strength` (0..1).
-    Hinted regions, regions open to the page border, regions the network left white and paper
-    (`paper`, what the paper seed won) are kept. Working resolution, sRGB float HxWx3."""
+    """Move the chroma of every unhinted, coloured, enclosed region (the gap-closed `regions` the
+    network was told about) toward the nearest (CIEDE2000) palette colour (Lab, N x 3) by
+    `strength` (0..1). Hinted regions, regions open to the page border, regions the network left
+    white and paper (`paper`, what the paper seed won) are kept. Working resolution, sRGB float HxWx3."""
     if len(palette) == 0 or strength <= 0:
         return color_work
-    labels, n = regions if regions is not None else page_regions(line)
+    labels, n = regions.labels, regions.n
     h, w = labels.shape
     lab = color.rgb_to_lab(color_work.reshape(-1, 3).astype(np.float64))
     flat = labels.ravel()
-    area = np.maximum(np.bincount(flat, minlength=n), 1).astype(np.float64)
+    area = np.maximum(regions.area, 1).astype(np.float64)
     mean = np.stack([np.bincount(flat, weights=lab[:, c], minlength=n) for c in range(3)], -1) / area[:, None]
-    keep = labels_touching_border(labels, n)
+    keep = regions.touches_border.copy()
     keep[0] = True  # the walls: hidden under the ink
     keep |= np.bincount(flat, weights=hinted.ravel().astype(np.float64), minlength=n) > 0
     if paper is not None:

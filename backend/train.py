@@ -4,8 +4,8 @@
     torchrun --nproc_per_node=4 -m backend.train --out runs/r1 --device cuda --steps 20000
 
 A short linear script (nanoGPT style): arguments -> page cache (built once, see data.py) ->
-model + PatchGAN discriminator -> loop (sample batch, losses, step, log, sample sheet,
-checkpoint) -> export safetensors. Losses:
+model + PatchGAN discriminator -> loop (sample batch (sampler.py), losses, step, log, sample
+sheet, checkpoint) -> export safetensors. Losses:
 - L1 in CIE Lab (kornia) against the ground truth (colour under thin lines filled in), weighted
   down on ink pixels (their colour is hidden by Multiply) and up on hint pixels and on regions
   a hint was propagated over (hints must be obeyed);
@@ -32,8 +32,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import CACHE_VERSION, Sampler, build_cache, cached_pages, default_data_root, list_sources
+from .data import CACHE_VERSION, build_cache, cached_pages, default_data_root, list_sources
+from .inputs import HINT_MASK, HINT_RGB, INK
 from .model import ColorUNet, ModelConfig, init_from, save_weights
+from .sampler import Sampler
 
 REPO = Path(__file__).resolve().parents[1]
 LAB_SCALE = (100.0, 100.0, 100.0)  # L, a, b -> roughly unit range
@@ -135,10 +137,10 @@ def sample_sheet(path: Path, batch, pred: torch.Tensor) -> None:
     x = batch.x
     rows = []
     for i in range(x.shape[0]):
-        ink = np.repeat(x[i, 0][..., None], 3, -1)
-        hm = x[i, 8][..., None]
-        hints = np.moveaxis(x[i, 5:8], 0, -1) * hm + (0.35 + 0.4 * ink) * (1 - hm)
-        hints = np.maximum(hints, cv2_dilate(x[i, 5:8], x[i, 8]))
+        ink = np.repeat(x[i, INK][..., None], 3, -1)
+        hm = x[i, HINT_MASK][..., None]
+        hints = np.moveaxis(x[i, HINT_RGB], 0, -1) * hm + (0.35 + 0.4 * ink) * (1 - hm)
+        hints = np.maximum(hints, cv2_dilate(x[i, HINT_RGB], x[i, HINT_MASK]))
         out = pred[i].detach().float().cpu().permute(1, 2, 0).numpy() * ink
         gt = np.moveaxis(batch.target[i], 0, -1) * ink
         rows.append(np.concatenate([ink, hints, out, gt], 1))
@@ -284,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         b = sampler.batch(args.batch, args.crop)
         x, g, target, weight = to_t(b.x), to_t(b.g), to_t(b.target), to_t(b.weight)
         hint, prop = to_t(b.hint), to_t(b.prop)
-        ink = x[:, 0:1]
+        ink = x[:, INK : INK + 1]
         # Loss weights: hint pixels (and their 3x3 neighbourhood) dominate; propagated regions count more.
         hint_near = F.max_pool2d(hint, 3, 1, 1)
         w = weight * (1 + args.prop_weight * prop) + args.hint_weight * hint_near

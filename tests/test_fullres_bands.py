@@ -2,15 +2,18 @@
 gave, and a running colorization stops inside its long loops when cancelled.
 
 The `old_*` functions are the whole-page formulas the banded code replaced, kept here verbatim
-as the reference. Bands are made tiny (`BAND_PIXELS`) so small pages cross many band borders."""
+as the reference (the balloons found as one mask and labelled, as they were). Bands are made tiny
+(`BAND_PIXELS`) so small pages cross many band borders."""
 
 import cv2
 import numpy as np
 import pytest
 
-from backend import pipeline, structure
+from backend import pipeline, restore, structure
+from backend.balloons import Balloon, find_balloons, white_balloons
+from backend.inputs import GLOBAL_SIZE, page_inputs
 from backend.pipeline import Cancelled, cancel_checkpoint
-from backend.request import ColorizeOptions, ColorizeRequest
+from backend.request import ColorizeOptions, ColorizeRequest, multiply
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +58,7 @@ def old_restore(color_work, line_full, options):
     if options.flat_regions > 0:
         labels, n = structure.line_regions(line_full)
         area = np.bincount(labels.ravel(), minlength=n).astype(np.float64)
-        flat_weight = np.where(area < pipeline.MAX_FLAT_REGION_SHARE * labels.size, options.flat_regions, 0.0).astype(np.float32)
+        flat_weight = np.where(area < restore.MAX_FLAT_REGION_SHARE * labels.size, options.flat_regions, 0.0).astype(np.float32)
         flat_weight[0] = 0.0
         means = np.stack(
             [np.bincount(labels.ravel(), weights=up[..., c].ravel(), minlength=n) for c in range(3)], -1
@@ -67,8 +70,15 @@ def old_restore(color_work, line_full, options):
     return np.clip(up, 0.0, 1.0, out=up)
 
 
-def old_white_balloons(color_full, ink, tone, hints):
-    balloons = structure.lettered_regions(ink, tone)
+def balloon_mask(balloons, shape):
+    out = np.zeros(shape, bool)
+    for b in balloons:
+        out[b.rows, b.cols] |= b.filled
+    return out
+
+
+def old_white_balloons(color_full, ink, tone, hints, balloons=None):
+    balloons = balloon_mask(find_balloons(ink, tone) if balloons is None else balloons, ink.shape)
     if not balloons.any():
         return color_full
     n, labels = cv2.connectedComponents(balloons.astype(np.uint8), connectivity=8)
@@ -84,7 +94,7 @@ def old_snap_white(rgb):
     q = np.clip(rgb * 64.0, 0, 63).astype(np.int32)
     idx = (q[..., 0] << 12) | (q[..., 1] << 6) | q[..., 2]
     out = rgb.copy()
-    out[pipeline._NEAR_WHITE[idx]] = 1.0
+    out[restore._NEAR_WHITE[idx]] = 1.0
     return out
 
 
@@ -157,7 +167,7 @@ def test_upsample_rows_is_opencvs_resize(shape):
     rng = np.random.default_rng(1)
     work = rng.random((max(1, shape[0] // 7), max(1, shape[1] // 9), 3), dtype=np.float32)
     whole = cv2.resize(work, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR).reshape(shape + (3,))
-    bands = np.concatenate([pipeline.upsample_rows(work, shape, y, min(y + 17, shape[0])) for y in range(0, shape[0], 17)])
+    bands = np.concatenate([restore.upsample_rows(work, shape, y, min(y + 17, shape[0])) for y in range(0, shape[0], 17)])
     np.testing.assert_allclose(bands, whole, rtol=0, atol=1e-5)
 
 
@@ -167,25 +177,51 @@ def test_restore_in_bands_matches_the_whole_page_formula(flat):
     line, _ = structure.split_line_and_tone(ink)
     work = np.random.default_rng(2).random((30, 23, 3), dtype=np.float32)
     opts = ColorizeOptions(flat_regions=flat)
-    np.testing.assert_allclose(pipeline.restore_full_resolution(work, line, opts), old_restore(work, line, opts), rtol=0, atol=1e-5)
+    bands = np.concatenate([rgb for _, rgb in restore.restore_bands(work, line, opts)])
+    np.testing.assert_allclose(bands, old_restore(work, line, opts), rtol=0, atol=1e-5)
 
 
 def test_snap_white_and_compose_are_bit_identical():
     rng = np.random.default_rng(3)
     rgb = np.clip(rng.normal(0.9, 0.15, (301, 233, 3)), 0, 1).astype(np.float32)
     ink, _ = page()
-    assert np.array_equal(pipeline.snap_white(rgb), old_snap_white(rgb))
-    for new, old in zip(pipeline.compose(rgb, ink), old_compose(rgb, ink)):
-        assert np.array_equal(new, old)
+    no_lines = np.zeros(ink.shape, bool)
+    for keep_white in (True, False):
+        layer = restore.colour_layer(rgb, no_lines, ColorizeOptions(flat_regions=0.0, keep_white=keep_white))
+        old_layer, old_comp = old_compose(old_snap_white(rgb) if keep_white else rgb, ink)
+        assert np.array_equal(layer, old_layer)
+        assert np.array_equal(multiply(layer, ink), old_comp)
 
 
 def test_white_balloons_as_before():
     ink, hints = page()
     line, tone = structure.split_line_and_tone(ink)
-    assert structure.lettered_regions(ink, tone).sum() > 1000  # the page does have balloons
+    balloons = find_balloons(ink, tone)
+    assert len(balloons) == 2 and balloon_mask(balloons, ink.shape).sum() > 1000  # the page does have balloons
     rgb = np.random.default_rng(4).random(ink.shape + (3,), dtype=np.float32)
     for h in (hints, None):
-        assert np.array_equal(pipeline.white_balloons(rgb.copy(), ink, tone, h), old_white_balloons(rgb.copy(), ink, tone, h))
+        new = rgb.copy()
+        new[white_balloons(balloons, h, ink.shape)] = 1.0
+        assert np.array_equal(new, old_white_balloons(rgb.copy(), ink, tone, h))
+
+
+def test_joined_balloons_keep_colour_together_as_before():
+    """Balloons that touch (8-connected) or overlap were one balloon to the old labelling: a hint
+    in one keeps them all in colour."""
+    shape = (40, 60)
+
+    def box(y0, x0, h, w):
+        return Balloon(rows=slice(y0, y0 + h), cols=slice(x0, x0 + w), filled=np.ones((h, w), bool))
+
+    balloons = [box(2, 2, 5, 5), box(7, 7, 4, 4), box(20, 20, 6, 6), box(22, 24, 6, 8), box(2, 40, 5, 5), box(2, 46, 5, 5)]
+    # 0 and 1 touch at a corner; 2 and 3 overlap; 4 and 5 are one pixel apart: three groups and two loners
+    rgb = np.random.default_rng(5).random(shape + (3,), dtype=np.float32)
+    for spot in ((3, 3), (9, 9), (21, 21), (27, 30), (3, 41), (3, 47), (35, 5)):
+        hints = np.zeros(shape + (4,), np.uint8)
+        hints[spot] = (200, 40, 40, 255)
+        new = rgb.copy()
+        new[white_balloons(balloons, hints, shape)] = 1.0
+        assert np.array_equal(new, old_white_balloons(rgb.copy(), np.ones(shape, np.float32), None, hints, balloons))
 
 
 def test_colorize_full_resolution_matches_the_old_formulas(monkeypatch):
@@ -193,13 +229,13 @@ def test_colorize_full_resolution_matches_the_old_formulas(monkeypatch):
     as they were, from the same working-resolution colour: at most 1/255 apart."""
     ink, hints = page()
     seen = {}
-    real = pipeline.restore_bands
+    real = restore.restore_bands
 
     def spy(color_work, line_full, options, checkpoint=None):
         seen["work"], seen["line"] = color_work.copy(), line_full.copy()
         return real(color_work, line_full, options, checkpoint)
 
-    monkeypatch.setattr(pipeline, "restore_bands", spy)
+    monkeypatch.setattr(restore, "restore_bands", spy)
     for keep_white in (True, False):
         opts = ColorizeOptions(working_size=96, keep_white=keep_white)
         res = pipeline.colorize(ColorizeRequest(ink=ink, hints=hints, options=opts))
@@ -213,8 +249,7 @@ def test_colorize_full_resolution_matches_the_old_formulas(monkeypatch):
 
 
 def test_a_one_pixel_page_has_finite_region_maps():
-    labels, n = structure.line_regions(np.zeros((1, 1), bool))
-    area, border = structure.region_maps(labels, n)
+    area, border = structure.region_maps(structure.Regions(*structure.line_regions(np.zeros((1, 1), bool))))
     assert np.isfinite(area).all() and np.isfinite(border).all()
 
 
@@ -260,8 +295,8 @@ def test_cancel_stops_between_tiles_and_layers():
     model = pipeline.get_model("cpu")
     ink, hints = page()
     pg = structure.analyse_page(ink, 96)
-    x = structure.build_inputs(pg, *structure.resample_hints(hints, pg.shape))
-    g = np.zeros(pipeline.GLOBAL_SIZE, np.float32)
+    x, _ = page_inputs(pg, *structure.resample_hints(hints, pg.shape))
+    g = np.zeros(GLOBAL_SIZE, np.float32)
     calls = []
 
     def checkpoint():
@@ -289,11 +324,11 @@ def test_cancel_stops_between_restore_bands_and_balloon_candidates():
             raise Cancelled()
 
     with pytest.raises(Cancelled):
-        list(pipeline.restore_bands(work, line, ColorizeOptions(), checkpoint))
+        list(restore.restore_bands(work, line, ColorizeOptions(), checkpoint))
     assert len(calls) == 5  # stopped after 5 of its many bands
     calls.clear()
     with pytest.raises(Cancelled):
-        structure.lettered_regions(np.tile(ink, (3, 3)), np.tile(tone, (3, 3)), checkpoint)
+        find_balloons(np.tile(ink, (3, 3)), np.tile(tone, (3, 3)), checkpoint)
     assert cancel_checkpoint(None) is None
     with pytest.raises(Cancelled):
         cancel_checkpoint(lambda: True)()

@@ -3,6 +3,7 @@
 import numpy as np
 import cv2
 
+from backend import spread as hint_spread
 from backend import structure
 from backend.pipeline import colorize
 from backend.request import ColorizeOptions, ColorizeRequest
@@ -26,8 +27,8 @@ def spread_of(ink, dots):
     for (y, x), colour in dots:
         mask[y - 1 : y + 2, x - 1 : x + 2] = True
         rgb[y - 1 : y + 2, x - 1 : x + 2] = colour
-    paper = structure.clean_paper(ink, np.zeros_like(ink), line)
-    return structure.spread_hints(line, rgb, mask, structure.paper_seed(paper)), line
+    page = structure.PageStructure(ink=ink, line=line, tone=np.zeros_like(ink))
+    return hint_spread.spread_on_page(page, rgb, mask), line
 
 
 def test_a_dot_in_an_open_face_colours_the_face_not_the_page():
@@ -47,7 +48,7 @@ def test_a_dot_in_an_open_face_colours_the_face_not_the_page():
 def test_small_gaps_are_closed():
     ink = open_face(gap_degrees=3)  # a 5 px gap
     line, _ = structure.split_line_and_tone(ink)
-    regions, _ = structure.gap_closed_regions(line, structure.gap_half_width(line.shape))
+    regions = hint_spread.page_regions(line).labels
     assert regions[200, 200] != regions[10, 10]
     plain, _ = structure.line_regions(line)
     assert plain[200, 200] == plain[10, 10]  # the plain regions leak

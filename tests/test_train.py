@@ -5,7 +5,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from backend.data import Sampler, build_cache, list_sources
+from backend.data import build_cache, list_sources
+from backend.inputs import HINT_MASK, HINT_RGB, N_INPUT_CHANNELS, PROPAGATED_MASK, PROPAGATED_RGB
+from backend.sampler import Sampler
 from backend.split import is_held_out
 
 
@@ -32,18 +34,25 @@ def test_sources_honour_the_split(tmp_path):
     assert all(is_held_out(s.color, root) for s in held)
 
 
-def test_sampler_batch_matches_the_network_input(tmp_path):
+def test_sampler_draws_from_the_cache_it_built(tmp_path):
+    """The cache of a tiny folder, then a batch of crops larger than its pages (padded): the
+    inputs follow the contract (tests/test_inputs.py checks them against the pipeline's)."""
     root = tiny_folder(tmp_path / "data", n=3)
     names = build_cache(list_sources(root) + list_sources(root, held_out=True), tmp_path / "cache", progress=False)
-    assert names
-    s = Sampler(tmp_path / "cache", np.random.default_rng(0))
-    b = s.batch(3, 64)
-    assert b.x.shape == (3, 17, 64, 64) and b.g.shape == (3, 218) and b.target.shape == (3, 3, 64, 64)
+    assert len(names) == 3
+    s = Sampler(tmp_path / "cache", np.random.default_rng(0), p_draft=0.0)
+    b = s.batch(3, 96)
+    assert b.x.shape == (3, N_INPUT_CHANNELS, 96, 96) and b.target.shape == (3, 3, 96, 96)
     assert b.x.dtype == np.float32 and np.isfinite(b.x).all()
-    assert ((b.x[:, 8] == 0) | (b.x[:, 8] == 1)).all()
+    assert ((b.x[:, HINT_MASK] == 0) | (b.x[:, HINT_MASK] == 1)).all()
     # Hint colour sits under hint pixels only; propagated colour only inside the propagated mask.
-    assert (b.x[:, 5:8] * (1 - b.x[:, 8:9]) == 0).all()
-    assert (b.x[:, 9:12] * (1 - b.x[:, 12:13]) == 0).all()
+    assert (b.x[:, HINT_RGB] * (1 - b.x[:, HINT_MASK, None]) == 0).all()
+    assert (b.x[:, PROPAGATED_RGB] * (1 - b.x[:, PROPAGATED_MASK, None]) == 0).all()
+    # A crop taller than the page: below it, blank paper of the big border region, white truth.
+    h = s.page(names[0]).shape[0]
+    x, _, target, _ = s.sample(h + 40, name=names[0])
+    assert (x[:, h:] == np.array([1, 0, 0, 1, 1] + [0] * 12, np.float32)[:, None, None]).all()
+    assert (target[:, h:] == 1).all() and not (x[:, :h] == x[:, h:h + 1]).all()
 
 
 def test_two_step_run_writes_loadable_safetensors(tmp_path):

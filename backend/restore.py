@@ -1,0 +1,146 @@
+"""Full resolution: the network's working-resolution colour made page-sized along the ink.
+
+Bilinear upsampling bleeds colour across lines; flattening each line-enclosed region toward its
+mean colour puts the boundaries back exactly where the ink is (Comicolorization's layout
+restoration); then lettered balloons and near-white colour become paper white. All of it runs
+in row bands straight into the uint8 colour layer: a 64-Mpx page never has a page-sized float
+copy.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from . import color
+from .request import ColorizeOptions
+from .structure import Checkpoint, band_rows
+
+# A region larger than this share of the page is usually open paper or a leaky outline: never flattened.
+MAX_FLAT_REGION_SHARE = 0.03
+WHITE_L = 93.0  # Lab lightness above which, with little chroma, colour snaps to paper white
+WHITE_CHROMA = 7.0
+
+
+def upsample_rows(color_work: np.ndarray, shape: tuple[int, int], y0: int, y1: int) -> np.ndarray:
+    """Rows y0:y1 of `cv2.resize(color_work, (W, H), interpolation=cv2.INTER_LINEAR)` (float32
+    H' x W' x C upsampled to `shape`), without making the other rows: OpenCV's linear resize is
+    separable, so the few working rows needed are widened by OpenCV itself (a vertical factor of
+    1 adds nothing) and blended vertically with OpenCV's coefficients. Equal to the whole-page
+    resize to a few float32 ulps (OpenCV's vertical pass rounds slightly differently)."""
+    h, w = shape
+    small_h, small_w = color_work.shape[:2]
+    if (small_h, small_w) == (h, w):
+        return color_work[y0:y1].copy()
+    if small_h > h or small_w > w:  # never in the pipeline (working size <= page); whole resize
+        return cv2.resize(color_work, (w, h), interpolation=cv2.INTER_LINEAR)[y0:y1]
+    scale = 1.0 / (h / small_h)  # as OpenCV: 1 / inv_scale
+    fy = ((np.arange(y0, y1, dtype=np.float64) + 0.5) * scale - 0.5).astype(np.float32)
+    sy = np.floor(fy).astype(np.int64)
+    fy -= sy.astype(np.float32)
+    row0, row1 = np.clip(sy, 0, small_h - 1), np.clip(sy + 1, 0, small_h - 1)
+    lo, hi = int(row0.min()), int(row1.max()) + 1
+    rows = np.ascontiguousarray(color_work[lo:hi])
+    wide = cv2.resize(rows, (w, hi - lo), interpolation=cv2.INTER_LINEAR) if small_w != w else rows
+    wide = wide.reshape((hi - lo, w) + color_work.shape[2:])
+    b1 = fy.reshape((-1,) + (1,) * (color_work.ndim - 1))
+    out = wide[row0 - lo] * (np.float32(1.0) - b1)
+    out += wide[row1 - lo] * b1
+    return out
+
+
+def restore_bands(
+    color_work: np.ndarray, line_full: np.ndarray, options: ColorizeOptions, checkpoint: Checkpoint | None = None
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """Working-resolution colour -> full-size colour, guided by the ink, band by band: yields
+    (rows, float32 rows x W x 3). Each line-enclosed region is flattened toward its mean colour
+    by `options.flat_regions`. What stays for the whole page is the int32 region labels (the
+    regions span bands) and a few MB per band. `checkpoint` is called between bands."""
+    h, w = line_full.shape
+    step = band_rows(w)
+    bands = [slice(y, min(y + step, h)) for y in range(0, h, step)]
+    if options.flat_regions <= 0:
+        for rows in bands:
+            up = upsample_rows(color_work, (h, w), rows.start, rows.stop)
+            yield rows, np.clip(up, 0.0, 1.0, out=up)
+            if checkpoint is not None:
+                checkpoint()
+        return
+    # line_regions(line_full), without its uint8 and int32 copies; the areas from OpenCV's stats
+    # (np.bincount over a 64-Mpx page takes a second and a 512 MB int64 copy of the labels)
+    free = np.logical_not(line_full).view(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
+    del free
+    if checkpoint is not None:
+        checkpoint()
+    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    flat_weight = np.where(area < MAX_FLAT_REGION_SHARE * labels.size, options.flat_regions, 0.0).astype(np.float32)
+    flat_weight[0] = 0.0  # the ink itself: its colour is hidden by Multiply anyway
+    sums = np.zeros((n, 3), np.float64)
+    for rows in bands:  # first pass: each region's mean upsampled colour
+        up = upsample_rows(color_work, (h, w), rows.start, rows.stop)
+        band_labels = labels[rows].ravel()
+        for c in range(3):
+            sums[:, c] += np.bincount(band_labels, weights=up[..., c].ravel(), minlength=n)
+        if checkpoint is not None:
+            checkpoint()
+    means = (sums / np.maximum(area, 1.0)[:, None]).astype(np.float32)
+    for rows in bands:  # second pass: flatten each region toward its mean
+        up = upsample_rows(color_work, (h, w), rows.start, rows.stop)
+        band_labels = labels[rows]
+        flat = means[band_labels]
+        flat -= up
+        flat *= flat_weight[band_labels][..., None]
+        up += flat
+        yield rows, np.clip(up, 0.0, 1.0, out=up)
+        if checkpoint is not None:
+            checkpoint()
+
+
+
+def _near_white_lut(levels: int = 64) -> np.ndarray:
+    """Near-white test for every colour of a levels^3 grid: a lookup instead of Lab per pixel."""
+    grid = (np.arange(levels, dtype=np.float64) + 0.5) / levels
+    rgb = np.stack(np.meshgrid(grid, grid, grid, indexing="ij"), -1).reshape(-1, 3)
+    lab = color.rgb_to_lab(rgb)
+    return (lab[:, 0] > WHITE_L) & (np.hypot(lab[:, 1], lab[:, 2]) < WHITE_CHROMA)
+
+
+_NEAR_WHITE = _near_white_lut()
+
+
+def snap_white_into(rgb: np.ndarray) -> None:
+    """Near-white, near-neutral colour becomes paper white, in place (a band of float32 RGB)."""
+    q = np.clip(rgb * 64.0, 0, 63).astype(np.int32)
+    q[..., 0] <<= 12
+    q[..., 1] <<= 6
+    idx = q[..., 0] | q[..., 1]
+    idx |= q[..., 2]
+    rgb[_NEAR_WHITE[idx]] = 1.0
+
+
+def colour_layer(
+    color_work: np.ndarray,
+    line_full: np.ndarray,
+    options: ColorizeOptions,
+    white: np.ndarray | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> np.ndarray:
+    """The colour layer (uint8 RGBA, opaque) of a page: `color_work` restored to the size of
+    `line_full` (`restore_bands`), paper white where `white` says (the balloons that stay white)
+    and, with `options.keep_white`, where it is near white."""
+    h, w = line_full.shape
+    layer = np.empty((h, w, 4), np.uint8)
+    layer[..., 3] = 255
+    for rows, rgb in restore_bands(color_work, line_full, options, checkpoint):
+        if white is not None:
+            rgb[white[rows]] = 1.0
+        if options.keep_white:
+            snap_white_into(rgb)
+        rgb *= 255.0
+        rgb += 0.5
+        np.clip(rgb, 0, 255, out=rgb)
+        layer[rows, :, :3] = rgb  # float -> uint8 truncates, as astype
+    return layer
