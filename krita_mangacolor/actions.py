@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 import traceback
+from typing import Any, Callable, Optional
 
-from . import model, tools
+from . import tools, ui_model
 from .errors import UserError
 
 
@@ -22,44 +23,35 @@ def _krita_module():
 
 
 def colorize() -> None:
-    model.instance(_app()).colorize()
+    ui_model.instance(_app()).colorize()
 
 
 def colorize_all() -> None:
-    model.instance(_app()).colorize_all()
+    ui_model.instance(_app()).colorize_all()
 
 
-def new_hint_layer() -> None:
+def _tool(doing: str, fn: Callable[[Any, Any, str], Any], notes: Optional[list] = None) -> None:
+    """Run a hint tool (tools.py) on the active document and show its outcome in the docker's status line."""
     app = _app()
-    mdl = model.instance(app)
+    mdl = ui_model.instance(app)
     if mdl.busy:
         return
     try:
-        result = tools.new_hint_layer(app, _krita_module(), mdl.reload_settings().hint_layer)
+        result = fn(app, _krita_module(), mdl.connection.reload_settings().hint_layer)
     except UserError as exc:
         mdl.report(False, str(exc))
         return
     except Exception as exc:  # pragma: no cover - shown, never raised into Krita
         traceback.print_exc(file=sys.stderr)
-        mdl.report(False, f"Unexpected error while creating the hint layer: {exc.__class__.__name__}: {exc}")
+        mdl.report(False, f"Unexpected error while {doing}: {exc.__class__.__name__}: {exc}")
         return
-    mdl.report(True, result.message, ["paint 1-3 px dots of the colours you want; anything not transparent is a hint"])
+    mdl.report(True, result.message, notes)
     mdl.roles_changed.emit()
+
+
+def new_hint_layer() -> None:
+    _tool("creating the hint layer", tools.new_hint_layer, ["paint 1-3 px dots of the colours you want; anything not transparent is a hint"])
 
 
 def export_colorize_mask() -> None:
-    app = _app()
-    mdl = model.instance(app)
-    if mdl.busy:
-        return
-    try:
-        result = tools.export_to_colorize_mask(app, _krita_module(), mdl.reload_settings().hint_layer)
-    except UserError as exc:
-        mdl.report(False, str(exc))
-        return
-    except Exception as exc:  # pragma: no cover
-        traceback.print_exc(file=sys.stderr)
-        mdl.report(False, f"Unexpected error while exporting to a colorize mask: {exc.__class__.__name__}: {exc}")
-        return
-    mdl.report(True, result.message)
-    mdl.roles_changed.emit()
+    _tool("exporting to a colorize mask", tools.export_to_colorize_mask)

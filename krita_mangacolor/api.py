@@ -1,10 +1,12 @@
 """The backend's HTTP API (v1) as pure functions: paths, request bodies, and what responses mean.
 
-No Qt, no Krita. client.py does the transport; model.py the job lifecycle.
+No Qt, no Krita. request.py is the request body; client.py does the transport; backend_jobs.py the job.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -23,22 +25,6 @@ def job_path(job_id: str) -> str:
 
 def result_path(job_id: str) -> str:
     return f"{JOBS}/{job_id}/result"
-
-
-def job_body(ink_b64: str, hints_b64: str | None = None, references_b64: list[str] | None = None, options: dict | None = None) -> dict:
-    """The JSON body of POST /v1/jobs (and /v1/colorize)."""
-    if not ink_b64:
-        raise ValueError("the ink image is required")
-    return {
-        "ink": ink_b64,
-        "hints": hints_b64 or None,
-        "references": list(references_b64 or []),
-        "options": dict(options or {}),
-    }
-
-
-def encode_body(body: dict) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
 def parse_json(data: bytes) -> Any:
@@ -119,7 +105,7 @@ def describe_job(job: JobState) -> str:
 
 @dataclass
 class Result:
-    color_layer_b64: str
+    color_png: bytes  # the colour layer alone (RGBA PNG), decoded from base64
     width: int
     height: int
     model_version: str
@@ -127,6 +113,7 @@ class Result:
 
 
 def parse_result(value: Any) -> Result:
+    """The JSON of GET /v1/jobs/{id}/result -> Result. Raises ValueError with a message for the user."""
     if not isinstance(value, dict) or not isinstance(value.get("color_layer"), str):
         raise ValueError("the backend's result has no color_layer")
     try:
@@ -134,7 +121,11 @@ def parse_result(value: Any) -> Result:
     except (KeyError, TypeError, ValueError):
         raise ValueError("the backend's result has no valid width/height") from None
     seconds = value.get("seconds") if isinstance(value.get("seconds"), dict) else {}
-    return Result(value["color_layer"], width, height, str(value.get("model_version") or "unknown"), seconds)
+    try:
+        png = base64.b64decode(value["color_layer"], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the backend sent a colour layer that is not valid base64") from None
+    return Result(png, width, height, str(value.get("model_version") or "unknown"), seconds)
 
 
 def describe_health(value: Any) -> str:

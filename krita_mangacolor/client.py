@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 from .qt import QNetworkAccessManager, QNetworkReply, QNetworkRequest, QObject, QTimer, QUrl, qbytes
 
 from . import api
-from .config import normalize_url
+from .settings import normalize_url
 
 HEALTH_TIMEOUT_MS = 3000
 TRANSFER_TIMEOUT_MS = 120_000  # no bytes moving for this long = the backend is stuck
@@ -151,9 +151,9 @@ class Client(QObject):
     def options(self, callback: Callback) -> Pending:
         return self._send("GET", api.OPTIONS, None, callback, None)
 
-    def submit(self, body: dict | bytes, callback: Callback) -> Pending:
-        data = body if isinstance(body, (bytes, bytearray)) else api.encode_body(body)
-        return self._send("POST", api.JOBS, bytes(data), callback, None)
+    def submit(self, body: bytes, callback: Callback) -> Pending:
+        """body: request.ColorizeRequest.encode()"""
+        return self._send("POST", api.JOBS, body, callback, None)
 
     def job(self, job_id: str, callback: Callback) -> Pending:
         return self._send("GET", api.job_path(job_id), None, callback, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import krita as krita_module
 from krita import DockWidget, Krita
 
-from . import actions, model, tools
+from . import actions, tools, ui_model
 from .qt import QTimer
 from .widgets import MangaColorWidget
 
@@ -19,13 +19,12 @@ class MangaColorDocker(DockWidget):
         super().__init__()
         self.setWindowTitle(DOCKER_TITLE)
         app = Krita.instance()
-        self.model = model.instance(app)
+        self.model = ui_model.instance(app)
         self.widget = MangaColorWidget(
             self.model,
             app.writeSetting,
             self,
             doc_provider=app.activeDocument,
-            krita_module=krita_module,
             actions={"new_hint_layer": actions.new_hint_layer, "export_colorize_mask": actions.export_colorize_mask},
         )
         self.widget.set_colorize_mask_support(*tools.colorize_mask_support(krita_module, app))
@@ -35,12 +34,12 @@ class MangaColorDocker(DockWidget):
         self._layer_timer = QTimer(self)
         self._layer_timer.timeout.connect(self._refresh)
         self._layer_timer.start(REFRESH_MS)
-        QTimer.singleShot(0, self.model.check_backend)
+        QTimer.singleShot(0, self.model.connection.check)
 
     def _refresh(self) -> None:
         if self.isVisible() and not self.model.busy:
-            self.widget.refresh_roles()
+            self.widget.roles.refresh()
 
     def canvasChanged(self, canvas):  # required by DockWidget: the active view changed
         if self.isVisible():
-            self.widget.refresh_roles()
+            self.widget.roles.refresh()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import krita as krita_module
 from krita import Extension, Krita
 
-from . import actions, model, tools
+from . import actions, tools, ui_model
 from .qt import QKeySequence
 
 ACTION_ID = "mangacolor_colorize"
@@ -52,9 +52,6 @@ class MangaColorExtension(Extension):
                 action.setToolTip(why)
             action.triggered.connect(getattr(actions, callback))
 
-    def _colorize(self):  # kept for scripts calling the old method
-        actions.colorize()
-
     def _closing(self):
-        if model._instance is not None:
-            model._instance.shutdown()
+        if ui_model._instance is not None:
+            ui_model._instance.shutdown()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
+
+from .geometry import Target
 
 MAX_ENTRIES = 5
 MAX_BYTES = 256 * 1024 * 1024
@@ -19,15 +21,9 @@ MAX_BYTES = 256 * 1024 * 1024
 @dataclass
 class Entry:
     id: int
-    document: Any
+    where: Target  # the result's place, without its mask (kept compressed in mask_z)
     doc_name: str
-    ink_id: Any
-    ink_name: str
-    region: Any  # document.Rect
-    doc_size: tuple
     color_png: bytes
-    width: int
-    height: int
     mask_z: Optional[bytes] = None
     model_version: str = ""
     options: dict = field(default_factory=dict)
@@ -35,27 +31,33 @@ class Entry:
     created: float = field(default_factory=time.time)
 
     @property
+    def document(self) -> Any:
+        return self.where.document
+
+    @property
     def size_bytes(self) -> int:
         return len(self.color_png) + len(self.mask_z or b"")
 
     @property
-    def mask(self) -> Optional[bytes]:
-        return zlib.decompress(self.mask_z) if self.mask_z is not None else None
-
-    @property
     def full_page(self) -> bool:
-        r = self.region
-        return self.mask_z is None and (r.x, r.y, r.width, r.height) == (0, 0, *self.doc_size)
+        return self.mask_z is None and self.where.full_page
+
+    def target(self) -> Target:
+        """Where to put the result back now: with its mask, and the document's present colour format."""
+        doc = self.where.document
+        try:
+            doc_format = (doc.colorModel(), doc.colorDepth())
+        except Exception:  # pragma: no cover - defensive
+            doc_format = ("RGBA", "U8")
+        mask = zlib.decompress(self.mask_z) if self.mask_z is not None else None
+        return replace(self.where, doc_format=doc_format, mask=mask)
 
     def label(self) -> str:
         when = time.strftime("%H:%M:%S", time.localtime(self.created))
-        area = "page" if self.full_page else f"area {self.region.width}x{self.region.height}"
+        region = self.where.region
+        area = "page" if self.full_page else f"area {region.width}x{region.height}"
         opts = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()))
-        return f"#{self.id} {when}  {self.doc_name} / {self.ink_name}  ({area}{'; ' + opts if opts else ''})"
-
-
-def compress_mask(mask: Optional[bytes]) -> Optional[bytes]:
-    return zlib.compress(mask, 1) if mask is not None else None
+        return f"#{self.id} {when}  {self.doc_name} / {self.where.ink_name}  ({area}{'; ' + opts if opts else ''})"
 
 
 class History:
@@ -65,8 +67,10 @@ class History:
         self._entries: list[Entry] = []  # oldest first
         self._next_id = 1
 
-    def add(self, **fields: Any) -> Entry:
-        entry = Entry(id=self._next_id, **fields)
+    def add(self, target: Target, doc_name: str, color_png: bytes, **meta: Any) -> Entry:
+        """meta: model_version, options (those changed from the default), seconds."""
+        mask_z = zlib.compress(target.mask, 1) if target.mask is not None else None
+        entry = Entry(self._next_id, replace(target, mask=None), doc_name, color_png, mask_z, **meta)
         self._next_id += 1
         self._entries.append(entry)
         while len(self._entries) > self.max_entries or (len(self._entries) > 1 and self.total_bytes > self.max_bytes):
@@ -86,10 +90,6 @@ class History:
             if e.id == entry_id:
                 return e
         return None
-
-    def forget_document(self, is_open) -> None:
-        """Drop entries whose document is no longer open (is_open(doc) -> bool)."""
-        self._entries = [e for e in self._entries if is_open(e.document)]
 
     def __len__(self) -> int:
         return len(self._entries)

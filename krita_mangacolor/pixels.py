@@ -113,21 +113,6 @@ def from_bgra8(bgra: bytes, model: str, depth: str) -> bytes:
     return data
 
 
-def bgra_to_rgba(bgra: bytes) -> bytes:
-    """Swap the B and R channels (works both ways)."""
-    out = bytearray(bgra)
-    out[0::4] = bgra[2::4]
-    out[2::4] = bgra[0::4]
-    return bytes(out)
-
-
-rgba_to_bgra = bgra_to_rgba
-
-
-def alpha_channel(bgra: bytes) -> bytes:
-    return bytes(bgra[3::4])
-
-
 def has_content(bgra: bytes) -> bool:
     """True if any pixel has alpha > 0."""
     alpha = bgra[3::4]

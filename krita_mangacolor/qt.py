@@ -154,7 +154,3 @@ def qbytes(data) -> bytes:
     if isinstance(data, (bytearray, memoryview)):
         return bytes(data)
     return bytes(data.data()) if hasattr(data, "data") else bytes(data)
-
-
-def process_events(ms: int = 20) -> None:
-    QApplication.processEvents(QEventLoop.AllEvents, ms)

@@ -161,4 +161,8 @@ def set_choice(doc: Any, role: str, choice: Choice) -> dict[str, Choice]:
     choices = load(doc)
     choices[role] = choice
     save(doc, choices)
+    try:
+        doc.setModified(True)  # the choice is part of the document: offer to save it
+    except Exception:  # pragma: no cover - older API
+        pass
     return choices

@@ -12,11 +12,16 @@ Krita objects are passed in (app, the krita module), so the logic runs against t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
-from . import document, pixels, roles
-from .config import DEFAULT_HINT_LAYER
+from . import pixels, roles
 from .errors import UserError
+from .geometry import Rect
+from .layers import type_name
+from .page_inputs import read_bgra8
+from .result_layer import RESULT_PROFILE
+from .role_finder import resolve_roles
+from .settings import DEFAULT_HINT_LAYER
 
 # Small hard round presets of Krita 5's default bundle, best first (checked in Krita 5.1.5).
 HINT_BRUSH_PRESETS = ("b) Basic-5 Size", "b) Basic-1", "c) Pencil-2", "c) Pencil-1 Hard", "d) Ink-1 Precision")
@@ -74,8 +79,8 @@ def new_hint_layer(app: Any, krita_module: Any = None, hint_name: str = DEFAULT_
     if doc is None:
         raise UserError("No document is open.")
     choices = roles.load(doc)
-    res = document.resolve_roles(doc, choices, hint_name, "")
-    hints = res.hints
+    res = resolve_roles(doc, choices, hint_name, "")
+    hints = res.hints.node if res.hints is not None else None
     created = False
     if hints is None:
         name = hint_name or DEFAULT_HINT_LAYER
@@ -83,16 +88,16 @@ def new_hint_layer(app: Any, krita_module: Any = None, hint_name: str = DEFAULT_
         if hints is None:
             raise UserError("Krita could not create the hint layer.")
         if hints.colorModel() != "RGBA":  # hints must carry colour, even in a grayscale document
-            hints.setColorSpace("RGBA", doc.colorDepth(), document.RESULT_PROFILE)
-        parent = res.ink.parentNode()
-        parent.addChildNode(hints, res.ink)  # directly above the ink
+            hints.setColorSpace("RGBA", doc.colorDepth(), RESULT_PROFILE)
+        parent = res.ink.node.parentNode()
+        parent.addChildNode(hints, res.ink.node)  # directly above the ink
         created = True
         if choices["hints"].kind == roles.LAYER:  # a chosen hint layer that was deleted: use the new one
             roles.set_choice(doc, "hints", roles.Choice.layer(hints))
     activate_later(doc, hints)
 
     brush = _select_hint_brush(app, krita_module)
-    where = f"above '{res.ink.name()}'" if created else "(it already existed)"
+    where = f"above '{res.ink.name}'" if created else "(it already existed)"
     message = f"Hint layer '{hints.name()}' {'created ' if created else ''}{where} and active"
     message += f"; brush '{brush}'" if brush else "; no brush preset found"
     return HintLayerResult(created, hints.name(), brush, message + ".")
@@ -256,26 +261,27 @@ def export_to_colorize_mask(app: Any, krita_module: Any, hint_name: str = DEFAUL
     doc = app.activeDocument()
     if doc is None:
         raise UserError("No document is open.")
-    res = document.resolve_roles(doc, roles.load(doc), hint_name, "")
-    if res.hints is None:
+    res = resolve_roles(doc, roles.load(doc), hint_name, "")
+    hints, ink = res.hints, res.ink
+    if hints is None:
         raise UserError(f"No hint layer ('{hint_name}'): paint colour hints first (MangaColor: New hint layer).")
-    if res.ink.type() != "paintlayer":
-        raise UserError(f"The ink '{res.ink.name()}' is {document.type_name(res.ink.type())}: a colorize mask needs a paint layer.")
+    if ink.kind != "paintlayer":
+        raise UserError(f"The ink '{ink.name}' is {type_name(ink.kind)}: a colorize mask needs a paint layer.")
     w, h = int(doc.width()), int(doc.height())
-    bounds = document.Rect.of(res.hints.bounds()).intersected(document.Rect(0, 0, w, h))
+    bounds = Rect.of(hints.node.bounds()).intersected(Rect(0, 0, w, h))
     if bounds.empty:
-        raise UserError(f"The hint layer '{res.hints.name()}' is empty.")
-    bgra = document.read_bgra8(res.hints, bounds, f"The hint layer '{res.hints.name()}'")
+        raise UserError(f"The hint layer '{hints.name}' is empty.")
+    bgra = read_bgra8(hints, bounds, f"The hint layer '{hints.name}'")
     if not pixels.has_content(bgra):
-        raise UserError(f"The hint layer '{res.hints.name()}' is empty.")
+        raise UserError(f"The hint layer '{hints.name}' is empty.")
     strokes, left_out = hint_strokes(bgra, bounds.width, bounds.height)
     if not strokes:
-        raise UserError(f"The hint layer '{res.hints.name()}' has no opaque hint pixels.")
+        raise UserError(f"The hint layer '{hints.name}' has no opaque hint pixels.")
 
     from .qt import QByteArray, QColor
 
     mask = doc.createColorizeMask(COLORIZE_MASK_NAME)
-    res.ink.addChildNode(mask, None)
+    ink.node.addChildNode(mask, None)
     colors = [krita_module.ManagedColor.fromQColor(QColor(*st.rgb)) for st in strokes]
     mask.initializeKeyStrokeColors(colors, -1)
     for color, st in zip(colors, strokes):
@@ -287,17 +293,9 @@ def export_to_colorize_mask(app: Any, krita_module: Any, hint_name: str = DEFAUL
             pass
     activate_later(doc, mask)
     msg = (
-        f"Colorize mask '{COLORIZE_MASK_NAME}' added to '{res.ink.name()}' with {len(strokes)} hint colour"
+        f"Colorize mask '{COLORIZE_MASK_NAME}' added to '{ink.name}' with {len(strokes)} hint colour"
         f"{'s' if len(strokes) != 1 else ''}; press Update in the Colorize Mask tool to fill."
     )
     if left_out:
         msg += f" {left_out} rarer colours were left out (at most {MAX_MASK_COLORS})."
     return MaskResult(len(strokes), left_out, msg)
-
-
-def role_node(app: Any, role: str, hint_name: str = DEFAULT_HINT_LAYER) -> Optional[Any]:  # pragma: no cover - convenience
-    doc = app.activeDocument()
-    if doc is None:
-        return None
-    res = document.resolve_roles(doc, roles.load(doc), hint_name, "")
-    return {"ink": res.ink, "hints": res.hints, "reference": res.reference}.get(role)

@@ -51,10 +51,10 @@ def qapp():
 @pytest.fixture
 def krita(monkeypatch, tmp_path):
     """A fresh mock Krita, a private token folder, and no MANGACOLOR_URL from the outside."""
-    from krita_mangacolor import config, model
+    from krita_mangacolor import settings, ui_model as model
 
     # never pick up a backend_config.json an installer may have written into the source tree
-    monkeypatch.setattr(config, "config_file_path", lambda: tmp_path / "no-backend_config.json")
+    monkeypatch.setattr(settings, "config_file_path", lambda: tmp_path / "no-backend_config.json")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MANGACOLOR_URL", raising=False)

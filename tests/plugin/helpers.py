@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from krita_mangacolor import pixels
+from krita_mangacolor.page_inputs import Inputs, encode_inputs, read_inputs
+from krita_mangacolor.result_layer import Applied, apply_result, prepare_result
 
 BLACK = (0, 0, 0, 255)  # B G R A
 WHITE = (255, 255, 255, 255)
@@ -70,3 +72,26 @@ def snapshot(doc) -> dict:
 def names(node) -> list[str]:
     """Child names, bottom first."""
     return [c.name() for c in node.childNodes()]
+
+
+def collect_inputs(app, hint_name: str = "Hints", reference_name: str = "Reference", doc=None, choices=None) -> Inputs:
+    """What a Colorize sends, in one call: read_inputs (GUI thread) + encode_inputs (worker thread)."""
+    return encode_inputs(read_inputs(app, doc, choices, hint_name, reference_name))
+
+
+def apply(app, inputs: Inputs, bgra: bytes, w: int, h: int) -> Applied:
+    """Put an 8-bit BGRA result of w x h into the document as a run would (prepare in the worker, then apply)."""
+    return apply_result(app, inputs.target, prepare_result(inputs.target, bgra, w, h))
+
+
+def pick(widget, role: str, layer_name: str) -> bool:
+    """Choose a role in the docker's picker as a user would: by the layer's name, or 'auto' / 'none'."""
+    combo = widget.roles.combos[role]
+    widget.roles.refresh(force=True)
+    for i in range(combo.count()):
+        data, text = combo.itemData(i), combo.itemText(i).strip()
+        if data == layer_name if layer_name in ("auto", "none") else (data not in ("auto", "none") and text == layer_name):
+            combo.setCurrentIndex(i)
+            combo.activated.emit(i)
+            return True
+    return False

@@ -1,24 +1,46 @@
-"""Request building and response interpretation (pure)."""
+"""The request the plugin sends and what the backend's answers mean (pure), checked against the backend's API."""
 
+import base64
+import dataclasses
 import json
 
 import pytest
 
 from krita_mangacolor import api
+from krita_mangacolor.request import ColorizeRequest
 
 
-def test_job_body_shape():
-    body = api.job_body("INK", "HINTS", ["R1"], {"keep_white": True})
-    assert body == {"ink": "INK", "hints": "HINTS", "references": ["R1"], "options": {"keep_white": True}}
-    assert api.job_body("INK")["hints"] is None and api.job_body("INK", "")["hints"] is None
-    assert json.loads(api.encode_body(body)) == body
+def test_request_body_shape():
+    req = ColorizeRequest("INK", "HINTS", ["R1"], options={"keep_white": True})
+    body = {"ink": "INK", "hints": "HINTS", "references": ["R1"], "options": {"keep_white": True}}
+    assert req.to_json() == body and json.loads(req.encode()) == body
+    assert ColorizeRequest("INK").to_json()["hints"] is None and ColorizeRequest("INK", "").to_json()["hints"] is None
+    # the reserved inputs travel only when set
+    assert ColorizeRequest("INK", draft="D", panels=[(0, 0, 5, 5)]).to_json()["panels"] == [[0, 0, 5, 5]]
     with pytest.raises(ValueError):
-        api.job_body("")
+        ColorizeRequest("")
 
 
-def test_paths():
-    assert api.HEALTH == "/v1/health" and api.JOBS == "/v1/jobs"
-    assert api.job_path("ab") == "/v1/jobs/ab" and api.result_path("ab") == "/v1/jobs/ab/result"
+def test_plugin_speaks_the_backends_api():
+    """The paths and methods client.py uses exist in the backend's own OpenAPI description, the request's
+    fields mirror backend/request.py's ColorizeRequest, and every key the plugin sends is in the body the
+    backend accepts."""
+    pytest.importorskip("fastapi")
+    from backend import request as backend_request
+    from backend.server import create_app
+
+    spec = create_app("token").openapi()
+    used = {
+        (api.HEALTH, "get"), (api.OPTIONS, "get"), (api.JOBS, "post"), (api.job_path("{job_id}"), "get"),
+        (api.job_path("{job_id}"), "delete"), (api.result_path("{job_id}"), "get"),
+    }  # fmt: skip
+    served = {(path, method) for path, methods in spec["paths"].items() for method in methods}
+    assert used <= served, used - served
+    mirror = [f.name for f in dataclasses.fields(ColorizeRequest)]
+    assert mirror == [f.name for f in dataclasses.fields(backend_request.ColorizeRequest)]
+    body = spec["paths"][api.JOBS]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    accepted = set(spec["components"]["schemas"][body]["properties"])
+    assert set(ColorizeRequest("INK", "H", ["R"], options={"a": 1}).to_json()) <= accepted
 
 
 def test_server_error_text_is_verbatim():
@@ -40,8 +62,11 @@ def test_parse_and_describe_job():
 
 
 def test_parse_result():
-    r = api.parse_result({"color_layer": "AAA", "composite": "B", "width": 3, "height": 2, "model_version": "m", "seconds": {"a": 1}})
-    assert (r.width, r.height, r.model_version) == (3, 2, "m")
+    png = b"\x89PNG fake"
+    r = api.parse_result({"color_layer": base64.b64encode(png).decode(), "composite": "B", "width": 3, "height": 2, "model_version": "m", "seconds": {"a": 1}})
+    assert (r.color_png, r.width, r.height, r.model_version) == (png, 3, 2, "m")
+    with pytest.raises(ValueError, match="not valid base64"):
+        api.parse_result({"color_layer": "A!A", "width": 3, "height": 2})
     with pytest.raises(ValueError):
         api.parse_result({"composite": "B"})
     with pytest.raises(ValueError):

@@ -4,8 +4,8 @@ import importlib
 
 import mock_krita
 from conftest import wait_until
-from helpers import make_page
-from krita_mangacolor import model as m
+from helpers import make_page, pick
+from krita_mangacolor import ui_model as m
 
 
 def fresh_plugin(krita):
@@ -87,22 +87,22 @@ def test_busy_state_toggles_buttons(krita):
 
 
 def test_settings_are_saved_to_krita(krita, monkeypatch):
-    from krita_mangacolor import config
+    from krita_mangacolor import settings
     from krita_mangacolor.widgets import MangaColorWidget
 
-    monkeypatch.setattr(config, "config_file_path", lambda: __import__("pathlib").Path("/nonexistent.json"))
+    monkeypatch.setattr(settings, "config_file_path", lambda: __import__("pathlib").Path("/nonexistent.json"))
     mdl = m.instance(krita)
     w = MangaColorWidget(mdl, krita.writeSetting)
-    w.url_edit.setText("http://127.0.0.1:9999")
-    w.command_edit.setText("'/opt/m c/python' -m backend serve --port 9999")
-    w.hint_edit.setText("Colours")
-    w.save_settings()
+    w.backend.url_edit.setText("http://127.0.0.1:9999")
+    w.backend.command_edit.setText("'/opt/m c/python' -m backend serve --port 9999")
+    w.backend.hint_edit.setText("Colours")
+    w.backend.save()
     assert krita.readSetting("mangacolor", "url", "") == "http://127.0.0.1:9999"
     assert mdl.settings.server_command == ["/opt/m c/python", "-m", "backend", "serve", "--port", "9999"]
     assert mdl.settings.hint_layer == "Colours"
-    w.command_edit.setText("'unbalanced")
-    w.save_settings()
-    assert "not valid" in w.backend_status.text()
+    w.backend.command_edit.setText("'unbalanced")
+    w.backend.save()
+    assert "not valid" in w.backend.status.text()
 
 
 def test_docker_with_a_page_and_no_backend(krita, monkeypatch):
@@ -127,73 +127,74 @@ def test_role_pickers_list_layers_and_store_the_choice(krita):
     pencils = doc.add_layer("Pencils")
     mdl = m.instance(krita)
     w = MangaColorWidget(mdl, krita.writeSetting)
-    ink_combo, hint_combo, ref_combo = (w.role_combos[r] for r in ("ink", "hints", "reference"))
+    ink_combo, hint_combo, ref_combo = (w.roles.combos[r] for r in ("ink", "hints", "reference"))
     assert ink_combo.itemText(0) == "Auto: Ink"
     assert hint_combo.itemText(0) == "Auto: Hints" and hint_combo.itemText(1) == "None"
     assert ref_combo.itemText(0) == "Auto (none)"
     assert [ink_combo.itemText(i) for i in range(1, ink_combo.count())] == ["Pencils", "Ink", "Hints", "Background"]
-    assert w.pick_role("ink", "Pencils")
+    assert pick(w, "ink", "Pencils")
     assert roles.load(doc)["ink"] == roles.Choice.layer(pencils) and doc.modified()
-    assert w.role_combos["ink"].currentText() == "Pencils"
-    assert w.pick_role("hints", roles.NONE)
+    assert w.roles.combos["ink"].currentText() == "Pencils"
+    assert pick(w, "hints", roles.NONE)
     assert roles.load(doc)["hints"].kind == roles.NONE
     # another document: its own choices
     other, _, _ = make_page(krita)
-    w.refresh_roles()
-    assert w.role_combos["ink"].currentIndex() == 0
+    w.roles.refresh()
+    assert w.roles.combos["ink"].currentIndex() == 0
     krita.setActiveDocument(doc)
-    w.refresh_roles()
-    assert w.role_combos["ink"].currentText() == "Pencils" and w.role_combos["hints"].currentText() == "None"
+    w.roles.refresh()
+    assert w.roles.combos["ink"].currentText() == "Pencils" and w.roles.combos["hints"].currentText() == "None"
     # the chosen layer deleted: shown as missing, colorize says so
     pencils.remove()
-    w.refresh_roles()
-    assert w.role_combos["ink"].currentText() == "Pencils (missing)"
+    w.roles.refresh()
+    assert w.roles.combos["ink"].currentText() == "Pencils (missing)"
 
 
 def test_option_controls_are_built_from_the_backend(krita):
     from krita_mangacolor import options
     from krita_mangacolor.qt import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
-    from krita_mangacolor.widgets import OPTION_PREFIX, MangaColorWidget
+    from krita_mangacolor.option_controls import OPTION_PREFIX
+    from krita_mangacolor.widgets import MangaColorWidget
     from fake_backend import OPTIONS
 
     mdl = m.instance(krita)
     w = MangaColorWidget(mdl, krita.writeSetting)
-    assert w.options_empty.isVisibleTo(w) and not w._option_widgets
+    assert w.options.empty.isVisibleTo(w) and not w.options.controls
     specs = options.parse_schema({"options": OPTIONS + [{"name": "style", "type": "color", "default": [1, 2, 3], "help": "Future."}]})
-    mdl.option_specs = specs
+    mdl.options.specs = specs
     mdl.options_changed.emit()
-    kinds = {name: type(widget) for name, widget in w._option_widgets.items()}
+    kinds = {name: type(widget) for name, widget in w.options.controls.items()}
     assert kinds == {"reference_mode": QComboBox, "working_size": QSpinBox, "keep_white": QCheckBox, "flat_regions": QDoubleSpinBox, "style": QLineEdit}
     for spec in specs:
-        widget = w.findChild(type(w._option_widgets[spec.name]), OPTION_PREFIX + spec.name)
+        widget = w.findChild(type(w.options.controls[spec.name]), OPTION_PREFIX + spec.name)
         assert widget is not None and widget.toolTip().startswith(spec.help)
-    spin = w._option_widgets["working_size"]
+    spin = w.options.controls["working_size"]
     assert (spin.minimum(), spin.maximum(), spin.value()) == (64, 4096, 768)
     spin.setValue(1024)
-    w._option_widgets["keep_white"].setChecked(False)
-    w._option_widgets["style"].setText("[4, 5, 6]")
-    w._option_widgets["style"].editingFinished.emit()
-    assert mdl.job_options() == {"reference_mode": "histogram", "working_size": 1024, "keep_white": False, "flat_regions": 0.6, "style": [4, 5, 6]}
+    w.options.controls["keep_white"].setChecked(False)
+    w.options.controls["style"].setText("[4, 5, 6]")
+    w.options.controls["style"].editingFinished.emit()
+    assert mdl.options.job_options() == {"reference_mode": "histogram", "working_size": 1024, "keep_white": False, "flat_regions": 0.6, "style": [4, 5, 6]}
     assert "1024" in krita.readSetting("mangacolor", "options", "")
-    w.options_reset.click()
-    assert mdl.job_options()["working_size"] == 768 and w._option_widgets["working_size"].value() == 768
+    w.options.reset.click()
+    assert mdl.options.job_options()["working_size"] == 768 and w.options.controls["working_size"].value() == 768
 
 
 def test_history_list_and_restore_button(krita):
-    from krita_mangacolor.document import Rect
+    from krita_mangacolor.geometry import Rect, Target
     from krita_mangacolor.widgets import MangaColorWidget
 
     mdl = m.instance(krita)
     w = MangaColorWidget(mdl, krita.writeSetting)
-    assert w.history_list.count() == 0 and not w.restore_button.isEnabled()
+    assert w.history.list.count() == 0 and not w.history.restore_button.isEnabled()
     for _ in range(2):
-        mdl.history.add(document=None, doc_name="p.kra", ink_id=1, ink_name="Ink", region=Rect(0, 0, 4, 4), doc_size=(4, 4), color_png=b"x", width=4, height=4)
+        mdl.history.add(Target(None, 1, "Ink", Rect(0, 0, 4, 4), (4, 4), ("RGBA", "U8")), "p.kra", b"x")
     mdl.history_changed.emit()
-    assert w.history_list.count() == 2 and w.history_list.item(0).text().startswith("#2 ")
-    assert w.restore_button.isEnabled()
+    assert w.history.list.count() == 2 and w.history.list.item(0).text().startswith("#2 ")
+    assert w.history.restore_button.isEnabled()
     calls = []
     mdl.restore = lambda entry_id: calls.append(entry_id)
-    w.restore_button.click()
+    w.history.restore_button.click()
     assert calls == [2]
 
 
@@ -202,6 +203,6 @@ def test_backend_buttons(krita):
 
     mdl = m.instance(krita)
     w = MangaColorWidget(mdl, krita.writeSetting)
-    assert not w.stop_button.isEnabled()  # nothing started by MangaColor
-    assert w.start_button.isEnabled()
+    assert not w.backend.stop_button.isEnabled()  # nothing started by MangaColor
+    assert w.backend.start_button.isEnabled()
     assert w.export_mask_button.isEnabled() is False and "5.2" in w.export_mask_button.toolTip()

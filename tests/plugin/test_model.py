@@ -9,7 +9,7 @@ import pytest
 from conftest import pump, wait_until
 from fake_backend import FILL, FakeBackend
 from helpers import make_page, names, snapshot
-from krita_mangacolor import config, model as m
+from krita_mangacolor import settings, ui_model as m
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,7 +36,7 @@ def backend(tmp_path):
 
 def make_model(krita, url, command=None, timeout=20.0, tmp_path=None):
     def load():
-        s = config.load_settings(krita.readSetting, env={}, file_path=Path("/nonexistent/backend_config.json"))
+        s = settings.load_settings(krita.readSetting, env={}, file_path=Path("/nonexistent/backend_config.json"))
         s.url = url
         s.server_command = list(command or [])
         s.cwd = str(HERE) if command else ""
@@ -86,7 +86,7 @@ def test_colorize_end_to_end(krita, backend):
         assert st in states
     assert mdl.state == m.DONE and not mdl.busy
     assert "no hint layer" not in " ".join(mdl.notes)
-    assert "fake-1" in mdl.backend_status
+    assert "fake-1" in mdl.connection.status
 
 
 def test_backend_down_without_command(krita):
@@ -104,7 +104,7 @@ def test_backend_down_mentions_env(krita, monkeypatch):
     make_page(krita)
     url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MANGACOLOR_URL", url)
-    monkeypatch.setattr(config, "config_file_path", lambda: Path("/nonexistent.json"))
+    monkeypatch.setattr(settings, "config_file_path", lambda: Path("/nonexistent.json"))
     mdl = m.ColorizeModel(krita, poll_ms=20)
     results = []
     mdl.finished.connect(lambda ok, msg: results.append((ok, msg)))
@@ -125,11 +125,11 @@ def test_plugin_starts_the_server(krita, tmp_path):
         assert ok, message
         assert m.STARTING in states
         assert "MangaColor" in names(doc.rootNode())
-        assert "started by MangaColor" in mdl.backend_status
-        assert mdl.server.running
+        assert "started by MangaColor" in mdl.connection.status
+        assert mdl.connection.server.running
     finally:
         mdl.shutdown()
-    assert not mdl.server.running
+    assert not mdl.connection.server.running
 
 
 def test_server_that_cannot_start(krita, tmp_path):
@@ -189,7 +189,7 @@ def test_cancel_deletes_the_job_and_changes_nothing(krita, backend):
     mdl, results = make_model(krita, backend.url)
     mdl.colorize()
     wait_until(lambda: mdl.state == m.RUNNING, 15, "running")
-    job_id = mdl.job_id
+    job_id = mdl.jobs.job_id
     mdl.cancel()
     assert results[-1][0] is False and mdl.state == m.CANCELLED and not mdl.busy
     wait_until(lambda: ("DELETE", f"/v1/jobs/{job_id}") in [(a, b) for a, b, _ in backend.requests], 10, "DELETE")
@@ -240,9 +240,9 @@ def test_input_errors_never_reach_the_network(krita, backend):
 
 def test_check_backend_line(krita, backend):
     mdl, _ = make_model(krita, backend.url)
-    mdl.check_backend()
-    wait_until(lambda: "fake-1" in mdl.backend_status, 10, "health")
+    mdl.connection.check()
+    wait_until(lambda: "fake-1" in mdl.connection.status, 10, "health")
     down, _ = make_model(krita, f"http://127.0.0.1:{free_port()}")
-    down.check_backend()
-    wait_until(lambda: "not running" in down.backend_status, 10, "health")
-    assert "python -m backend serve" in down.backend_status
+    down.connection.check()
+    wait_until(lambda: "not running" in down.connection.status, 10, "health")
+    assert "python -m backend serve" in down.connection.status

@@ -6,9 +6,8 @@ import sys
 import time
 
 from conftest import pump, wait_until
-from fake_backend import FILL
-from helpers import BLUE, RED, fill, make_page, names, snapshot
-from krita_mangacolor import model as m
+from helpers import BLUE, fill, make_page, names, snapshot
+from krita_mangacolor import ui_model as m
 from test_model import HERE, backend, free_port, make_model, run, write_token  # noqa: F401  (fixture)
 
 
@@ -17,13 +16,13 @@ def test_options_follow_the_backend_and_are_sent(krita, backend):
     mdl, results = make_model(krita, backend.url)
     changed = []
     mdl.options_changed.connect(lambda: changed.append(1))
-    mdl.check_backend()
-    wait_until(lambda: mdl.option_specs, 10, "the options")
-    assert [s.name for s in mdl.option_specs] == ["reference_mode", "working_size", "keep_white", "flat_regions"]
+    mdl.connection.check()
+    wait_until(lambda: mdl.options.specs, 10, "the options")
+    assert [s.name for s in mdl.options.specs] == ["reference_mode", "working_size", "keep_white", "flat_regions"]
     assert changed
-    mdl.set_option("working_size", 512)
-    mdl.set_option("keep_white", False)
-    mdl.option_values["removed_in_this_backend"] = 3  # saved by an older backend: never sent
+    mdl.options.set("working_size", 512)
+    mdl.options.set("keep_white", False)
+    mdl.options.values["removed_in_this_backend"] = 3  # saved by an older backend: never sent
     ok, message = run(mdl, results)
     assert ok, message
     sent = [b for meth, path, b in backend.requests if path == "/v1/jobs"][-1]["options"]
@@ -35,7 +34,7 @@ def test_options_follow_the_backend_and_are_sent(krita, backend):
     results.clear()
     ok, message = run(mdl, results)
     assert ok, message
-    assert [s.name for s in mdl.option_specs][-1] == "seed"
+    assert [s.name for s in mdl.options.specs][-1] == "seed"
     assert [b for meth, path, b in backend.requests if path == "/v1/jobs"][-1]["options"]["seed"] == 7
 
 
@@ -62,7 +61,7 @@ def test_history_keeps_results_and_restores_one(krita, backend):
     second = bytes(layer().pixelData(0, 0, 40, 30))
     assert second != first
     entries = mdl.history.entries()
-    assert [e.id for e in entries] == [2, 1] and entries[0].doc_name == "page" and entries[0].ink_name == "Ink"
+    assert [e.id for e in entries] == [2, 1] and entries[0].doc_name == "page" and entries[0].where.ink_name == "Ink"
     results.clear()
     mdl.restore(1)
     wait_until(lambda: results, 10, "the restore")
@@ -75,13 +74,14 @@ def test_history_keeps_results_and_restores_one(krita, backend):
 
 def test_history_is_bounded(krita):
     from krita_mangacolor import history
-    from krita_mangacolor.document import Rect
+    from krita_mangacolor.geometry import Rect, Target
 
+    where = Target(None, 1, "Ink", Rect(0, 0, 4, 4), (4, 4), ("RGBA", "U8"))
     h = history.History(max_entries=5, max_bytes=100)
     for i in range(7):
-        h.add(document=None, doc_name="d", ink_id=1, ink_name="Ink", region=Rect(0, 0, 4, 4), doc_size=(4, 4), color_png=b"x" * 10, width=4, height=4)
+        h.add(where, "d", b"x" * 10)
     assert [e.id for e in h.entries()] == [7, 6, 5, 4, 3]
-    h.add(document=None, doc_name="d", ink_id=1, ink_name="Ink", region=Rect(0, 0, 4, 4), doc_size=(4, 4), color_png=b"x" * 95, width=4, height=4)
+    h.add(where, "d", b"x" * 95)
     assert len(h) == 1  # over the byte budget: the big newest one stays alone
 
 
@@ -128,7 +128,7 @@ def test_backend_killed_mid_job_then_the_next_colorize_starts_a_new_one(krita, t
     try:
         mdl.colorize()
         wait_until(lambda: mdl.state == m.RUNNING, 30, "the job to run")
-        first_pid = mdl.server.pid
+        first_pid = mdl.connection.server.pid
         os.kill(first_pid, signal.SIGKILL)
         wait_until(lambda: results, 10, "the failure")
         ok, message = results[-1]
@@ -141,7 +141,7 @@ def test_backend_killed_mid_job_then_the_next_colorize_starts_a_new_one(krita, t
         results.clear()
         ok, message = run(mdl, results, timeout=30)
         assert ok, message
-        assert mdl.server.running and mdl.server.pid != first_pid
+        assert mdl.connection.server.running and mdl.connection.server.pid != first_pid
         assert names(doc.rootNode()) == ["Background", "Hints", "MangaColor", "Ink"]
     finally:
         mdl.shutdown()

@@ -2,8 +2,8 @@
 
 import pytest
 
-from helpers import RED, fill, make_page, names
-from krita_mangacolor import document, roles
+from helpers import RED, collect_inputs, fill, make_page, names
+from krita_mangacolor import role_finder, roles
 from krita_mangacolor.errors import UserError
 from krita_mangacolor.roles import AUTO, LAYER, NONE, Choice
 
@@ -39,23 +39,23 @@ def test_uid_text_of_quuid_and_uuid():
 def test_auto_ink_by_name_even_when_hints_are_active(krita):
     doc, ink, hint = make_page(krita)
     doc.setActiveNode(hint)  # the colourist was just painting hints
-    r = document.resolve_roles(doc)
-    assert r.ink == ink and r.ink_how == "by name" and r.hints == hint and r.reference is None
+    r = role_finder.resolve_roles(doc)
+    assert r.ink.node == ink and r.ink_how == "by name" and r.hints.node == hint and r.reference is None
 
 
 def test_auto_ink_falls_back_to_the_active_layer(krita):
     doc, ink, hint = make_page(krita)
     ink.setName("Page 7")
-    r = document.resolve_roles(doc)
-    assert r.ink == ink and r.ink_how == "active layer"
+    r = role_finder.resolve_roles(doc)
+    assert r.ink.node == ink and r.ink_how == "active layer"
 
 
 def test_hint_and_reference_found_ignoring_case(krita):
     doc, ink, hint = make_page(krita)
     hint.setName("hints")
     ref = doc.add_layer("REFERENCE")
-    r = document.resolve_roles(doc)
-    assert r.hints == hint and r.reference == ref
+    r = role_finder.resolve_roles(doc)
+    assert r.hints.node == hint and r.reference.node == ref
 
 
 def test_choices_stored_in_the_document_annotation(krita):
@@ -70,14 +70,14 @@ def test_choices_stored_in_the_document_annotation(krita):
     assert b'"name": "Pencils"' in raw
     loaded = roles.load(doc)
     assert loaded["ink"].uid == roles.node_uid(lines) and loaded["hints"].name == "My colours" and loaded["reference"].kind == NONE
-    r = document.resolve_roles(doc, loaded)
-    assert r.ink == lines and r.hints == colours and r.reference is None and r.ink_how == "chosen"
+    r = role_finder.resolve_roles(doc, loaded)
+    assert r.ink.node == lines and r.hints.node == colours and r.reference is None and r.ink_how == "chosen"
 
 
 def test_chosen_layer_found_by_name_when_its_id_changed(krita):
     doc, ink, hint = make_page(krita)
     roles.set_choice(doc, "ink", Choice(LAYER, "0000-gone", "Ink"))
-    assert document.resolve_roles(doc).ink == ink
+    assert role_finder.resolve_roles(doc).ink.node == ink
 
 
 def test_chosen_ink_deleted_is_a_clear_error(krita):
@@ -86,14 +86,14 @@ def test_chosen_ink_deleted_is_a_clear_error(krita):
     roles.set_choice(doc, "ink", Choice.layer(lines))
     lines.remove()
     with pytest.raises(UserError, match="'Pencils' chosen in the MangaColor docker is no longer in this document"):
-        document.resolve_roles(doc, roles.load(doc))
+        role_finder.resolve_roles(doc, roles.load(doc))
 
 
 def test_chosen_hints_deleted_is_a_note(krita):
     doc, ink, hint = make_page(krita)
     roles.set_choice(doc, "hints", Choice.layer(hint))
     hint.remove()
-    r = document.resolve_roles(doc, roles.load(doc))
+    r = role_finder.resolve_roles(doc, roles.load(doc))
     assert r.hints is None and any("no longer in the document" in n for n in r.notes)
 
 
@@ -102,7 +102,7 @@ def test_same_layer_as_ink_and_hints_is_refused(krita):
     roles.set_choice(doc, "ink", Choice.layer(hint))
     roles.set_choice(doc, "hints", Choice.layer(hint))
     with pytest.raises(UserError, match="both as the ink and as the hint layer"):
-        document.resolve_roles(doc, roles.load(doc))
+        role_finder.resolve_roles(doc, roles.load(doc))
 
 
 def test_for_all_documents_the_active_layer_is_not_guessed(krita):
@@ -110,12 +110,12 @@ def test_for_all_documents_the_active_layer_is_not_guessed(krita):
     ink.setName("Page 7")
     other = doc.add_layer("Sketch")
     with pytest.raises(UserError, match="No ink layer"):
-        document.resolve_roles(doc, None, use_active=False)
+        role_finder.resolve_roles(doc, None, use_active=False)
     other.remove()
     bg = doc.rootNode().childNodes()[0]
     bg.remove()  # one layer left besides the hints: that is the ink
-    r = document.resolve_roles(doc, None, use_active=False)
-    assert r.ink == ink and r.ink_how == "only layer"
+    r = role_finder.resolve_roles(doc, None, use_active=False)
+    assert r.ink.node == ink and r.ink_how == "only layer"
 
 
 def test_inputs_follow_the_choices(krita):
@@ -123,22 +123,23 @@ def test_inputs_follow_the_choices(krita):
     colours = doc.add_layer("Colours")
     fill(colours, 10, 10, 2, 2, RED)
     roles.set_choice(doc, "hints", Choice.layer(colours))
-    inputs = document.collect_inputs(krita)
+    inputs = collect_inputs(krita)
     assert inputs.hint_name == "Colours"
     roles.set_choice(doc, "hints", Choice(NONE))
-    inputs = document.collect_inputs(krita)
-    assert inputs.hints_b64 is None and not any("no hint layer" in n for n in inputs.notes)
+    inputs = collect_inputs(krita)
+    assert inputs.request.hints is None and not any("no hint layer" in n for n in inputs.notes)
 
 
 def test_preview_never_raises(krita):
     doc, ink, hint = make_page(krita)
     ink.setName("Page")
     doc.setActiveNode(hint)
-    p = document.preview_roles(doc, None, "Hints", "Reference")
+    p = role_finder.preview_roles(doc, None, "Hints", "Reference")
     assert p["ink"][0] is None and "hint layer" in p["ink"][1]
     ink.setName("Ink")
-    p = document.preview_roles(doc, None, "Hints", "Reference")
-    assert p["ink"] == (ink, "Ink") and p["hints"] == (hint, "Hints") and p["reference"] == (None, "none")
+    p = role_finder.preview_roles(doc, None, "Hints", "Reference")
+    assert p["ink"][0].node == ink and p["hints"][0].node == hint and p["reference"] == (None, "none")
+    assert (p["ink"][1], p["hints"][1]) == ("Ink", "Hints")
     assert names(doc.rootNode()) == ["Background", "Hints", "Ink"]
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 import mock_krita
-from helpers import BLUE, RED, fill, make_page, names
+from helpers import BLUE, RED, make_page, names
 from krita_mangacolor import roles, tools
 from krita_mangacolor.errors import UserError
 

@@ -108,7 +108,7 @@ def wait_for(pred, timeout, what, poll=0.02):
 
 
 def mc_model():
-    import krita_mangacolor.model as m
+    import krita_mangacolor.ui_model as m
 
     return m.instance()
 
@@ -328,7 +328,7 @@ class Docker:
         return text
 
     def refresh(self):
-        self.widget.refresh_roles(force=True)
+        self.widget.roles.refresh(force=True)
 
     def combo_texts(self, role):
         c = self.combos[role]
@@ -423,7 +423,7 @@ def scenario_options(docker):
     schema = http(url, "/v1/options")["options"]
     docker.dock.findChild(QPushButton, "mangacolor_check_backend").click()
     m = mc_model()
-    yield from wait_for(lambda: len(m.option_specs) == len(schema) and url in docker.backend.text(), 30, "the docker to read the options")
+    yield from wait_for(lambda: len(m.options.specs) == len(schema) and url in docker.backend.text(), 30, "the docker to read the options")
     missing, bad_tip = [], []
     for entry in schema:
         w = docker.dock.findChild(QWidget, "mangacolor_option_" + entry["name"])
@@ -545,7 +545,7 @@ def scenario_again(docker, doc, action):
     check("again: the option changed in the docker was sent", (m.last_options or {}).get("flat_regions") == 0.5, m.last_options)
     docker.dock.findChild(QPushButton, "mangacolor_options_reset").click()
     yield 0.1
-    check("again: Defaults puts the options back", m.job_options().get("flat_regions") == 0.6, m.job_options())
+    check("again: Defaults puts the options back", m.options.job_options().get("flat_regions") == 0.6, m.options.job_options())
     check("again: finished with Done and says replaced", text.startswith("Done") and "replaced" in text, text)
     order = names(root)
     check("again: still exactly one MangaColor, same place", order == ["Background", "Hints", "MangaColor", "Ink"], order)
@@ -797,7 +797,7 @@ def scenario_cancel(docker):
         m = mc_model()
         docker.button.click()
         yield from wait_for(lambda: m.state == "running", 60, "the slow job to run")
-        job = m.job_id
+        job = m.jobs.job_id
         yield 0.5
         check("cancel: Cancel is enabled mid-run", docker.cancel.isEnabled())
         docker.cancel.click()
@@ -918,7 +918,7 @@ def scenario_autostart(docker):
     backend_line = docker.backend.text()
     report["status"]["autostart_backend_line"] = backend_line
     check("autostart: backend line says the plugin started it", "started by MangaColor" in backend_line and url in backend_line, backend_line)
-    server = mc_model().server
+    server = mc_model().connection.server
     check("autostart: the plugin's server process runs", server.running, server.describe())
     check("autostart: Stop is enabled for a server MangaColor started", docker.dock.findChild(QPushButton, "mangacolor_backend_stop").isEnabled())
     close(doc)
@@ -928,15 +928,15 @@ def scenario_autostart(docker):
 def scenario_kill(docker):
     """Issue 5's fault: the backend killed with SIGKILL mid-job while Krita waits."""
     m = mc_model()
-    if not m.server.running:
+    if not m.connection.server.running:
         check("kill: needs the server the plugin started", False, "autostart did not leave one running")
         return
     doc = yield from build_page("mangacolor e2e kill", 2400, 1800)
     before = state_of(doc)
-    pid = m.server.pid
+    pid = m.connection.server.pid
     docker.button.click()
-    yield from wait_for(lambda: m.job_id is not None and m.state in ("queued", "running") or not m.busy, 120, "the job to be accepted")
-    check("kill: the job was accepted and runs", m.busy and m.job_id is not None, (m.state, m.status))
+    yield from wait_for(lambda: m.jobs.job_id is not None and m.state in ("queued", "running") or not m.busy, 120, "the job to be accepted")
+    check("kill: the job was accepted and runs", m.busy and m.jobs.job_id is not None, (m.state, m.status))
     os.kill(pid, signal.SIGKILL)
     yield from wait_for(lambda: docker.button.isEnabled(), 60, "the plugin to notice")
     text = docker.status.text()
@@ -948,7 +948,7 @@ def scenario_kill(docker):
     # the next Colorize notices the dead server and starts a new one with the server command
     text = yield from docker.run(docker.button.click, "kill_next")
     check("kill: the next Colorize works", text.startswith("Done"), text)
-    check("kill: with a new backend process", m.server.running and m.server.pid not in (0, pid), (pid, m.server.pid))
+    check("kill: with a new backend process", m.connection.server.running and m.connection.server.pid not in (0, pid), (pid, m.connection.server.pid))
     check("kill: the result is there", "MangaColor" in names(doc.rootNode()), names(doc.rootNode()))
     ctx["kill_doc"] = doc
 
@@ -1014,8 +1014,8 @@ def main():
     yield from scenario_autostart(docker)
     yield from scenario_kill(docker)
     yield from scenario_screenshot(docker)
-    mc_model().server.stop()
-    check("teardown: the plugin stops its server", not mc_model().server.running)
+    mc_model().connection.server.stop()
+    check("teardown: the plugin stops its server", not mc_model().connection.server.running)
 
 
 def run():

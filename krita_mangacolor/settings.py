@@ -16,7 +16,7 @@ import json
 import os
 import shlex
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
@@ -171,10 +171,6 @@ def save_settings(write_setting: WriteSetting, settings: Settings) -> None:
     write_setting(SETTINGS_GROUP, "cwd", settings.cwd)
     write_setting(SETTINGS_GROUP, "hint_layer", settings.hint_layer)
     write_setting(SETTINGS_GROUP, "reference_layer", settings.reference_layer)
-
-
-def with_changes(settings: Settings, **changes) -> Settings:
-    return replace(settings, **changes)
 
 
 # --- access token (same rules as backend/config.py) ---

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .qt import QObject, QProcess, QProcessEnvironment, pyqtSignal, qbytes
 
-from .config import join_command
+from .settings import join_command
 
 OUTPUT_KEEP = 20_000  # characters of the server's output kept for error messages
 # Krita's own Python may set these; the backend's venv python must not inherit them.

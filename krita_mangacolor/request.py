@@ -1,0 +1,41 @@
+"""The body of POST /v1/jobs as a type: the plugin's side of backend/request.py's ColorizeRequest.
+
+The backend's request holds decoded arrays; this one holds what travels: images as base64 PNG. draft and
+panels mirror the backend's reserved inputs (refused there until they work), so they are sent only when set.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class ColorizeRequest:
+    ink: str  # base64 PNG, grayscale, 1 = paper
+    hints: Optional[str] = None  # base64 PNG, RGBA of the ink's size (alpha > 0 = hint)
+    references: list[str] = field(default_factory=list)  # base64 PNG colour pictures of any size
+    draft: Optional[str] = None  # reserved: base64 PNG RGBA colouring draft
+    panels: Optional[list[tuple[int, int, int, int]]] = None  # reserved: panel boxes
+    options: dict[str, Any] = field(default_factory=dict)  # name -> value, as GET /v1/options lists them
+
+    def __post_init__(self) -> None:
+        if not self.ink:
+            raise ValueError("the ink image is required")
+
+    def to_json(self) -> dict:
+        body: dict[str, Any] = {
+            "ink": self.ink,
+            "hints": self.hints or None,
+            "references": list(self.references),
+            "options": dict(self.options),
+        }
+        if self.draft:
+            body["draft"] = self.draft
+        if self.panels is not None:
+            body["panels"] = [list(p) for p in self.panels]
+        return body
+
+    def encode(self) -> bytes:
+        return json.dumps(self.to_json(), separators=(",", ":")).encode("utf-8")
