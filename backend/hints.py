@@ -21,7 +21,7 @@ UNIFORM_RANGE = 0.10  # max per-channel spread of the ground truth around a hint
 COLOURFUL_SATURATION = 0.15  # max-min of RGB above which a pixel counts as coloured
 COLOURFUL_WEIGHT = 4.0  # coloured pixels are this much likelier to receive a hint than gray/white ones
 
-__all__ = ["hint_candidates", "sample_hints", "hint_count", "hint_pixels"]
+__all__ = ["hint_candidates", "sample_hints", "hint_count"]
 
 
 def _as_float_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -129,11 +129,6 @@ def _stroke_points(
                 break
             points.append((yy, xx))
     return points
-
-
-def hint_pixels(layer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(ys, xs) of the hinted pixels of an RGBA hint layer."""
-    return np.nonzero(layer[..., 3] > 0)
 
 
 # ----------------------------------------------------------------------------- colorist-style hints

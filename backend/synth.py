@@ -172,10 +172,6 @@ def _screen(shape: tuple[int, int], style: SynthStyle, rng: np.random.Generator)
     return s.astype(np.float32)
 
 
-def _coverage_from_screen_value(screen: np.ndarray, hatching: bool) -> np.ndarray:
-    return screen  # both screens are roughly uniform in [0, 1] by construction
-
-
 def tone_coverage(L: np.ndarray, style: SynthStyle) -> tuple[np.ndarray, np.ndarray]:
     """Lab lightness -> (desired tone coverage in [0, 1], solid-black mask)."""
     black = L < style.black_L
