@@ -114,7 +114,6 @@ def get_model(device: str = "auto", path: Path = DEFAULT_WEIGHTS) -> LoadedModel
         return _models[key]
 
 
-
 TILE = 512  # working-resolution tile side when a page does not fit in device memory at once
 TILE_OVERLAP = 64
 
@@ -185,6 +184,7 @@ def _run_tiled(
             out[y0 : y0 + ph, x0 : x0 + pw] += y.permute(1, 2, 0).float().cpu().numpy() * wgt
             weight[y0 : y0 + ph, x0 : x0 + pw] += wgt
     return out / np.maximum(weight, 1e-6)
+
 
 def colorize(
     request: ColorizeRequest,

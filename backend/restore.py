@@ -99,7 +99,6 @@ def restore_bands(
             checkpoint()
 
 
-
 def _near_white_lut(levels: int = 64) -> np.ndarray:
     """Near-white test for every colour of a levels^3 grid: a lookup instead of Lab per pixel."""
     grid = (np.arange(levels, dtype=np.float64) + 0.5) / levels

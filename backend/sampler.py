@@ -96,6 +96,8 @@ def hue_matrix(degrees: float) -> np.ndarray:
 
 def recolour(rgb: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return np.clip(rgb @ matrix.T, 0.0, 1.0).astype(np.float32)
+
+
 @dataclass
 class Batch:
     x: np.ndarray  # B x N_INPUT_CHANNELS x H x W network input (`inputs.build_inputs`)

@@ -227,7 +227,6 @@ def resample_hints(
     return rgb * mask[..., None], mask > 0
 
 
-
 def __getattr__(name: str) -> object:
     # backend/bench/baselines.py still imports propagate_hints from here; it lives in spread.py.
     if name == "propagate_hints":
