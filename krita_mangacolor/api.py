@@ -16,8 +16,6 @@ HEALTH = f"{API}/health"
 OPTIONS = f"{API}/options"
 JOBS = f"{API}/jobs"
 
-FINAL_STATUSES = ("done", "failed", "cancelled")
-
 
 def job_path(job_id: str) -> str:
     return f"{JOBS}/{job_id}"
@@ -58,10 +56,6 @@ class JobState:
     stage: str
     position: int
     error: str | None
-
-    @property
-    def final(self) -> bool:
-        return self.status in FINAL_STATUSES
 
 
 def parse_job(value: Any) -> JobState:

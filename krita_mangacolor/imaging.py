@@ -1,4 +1,4 @@
-"""QImage helpers: wrap 8-bit BGRA bytes, composite, mask, and encode/decode base64 PNG.
+"""QImage helpers: wrap 8-bit BGRA bytes, composite, mask, encode PNG (base64) and decode PNG.
 
 Only Qt (qt.py: PyQt5 or PyQt6), no Krita: unit-testable with QT_QPA_PLATFORM=offscreen, and safe to call
 from a worker thread (QImage is not a GUI object).
@@ -9,7 +9,6 @@ machines: exactly the 8-bit BGRA that pixels.py produces from Krita's pixelData.
 from __future__ import annotations
 
 import base64
-import binascii
 import sys
 
 from .qt import QBuffer, QByteArray, QColor, QImage, QIODevice, QPainter, qbytes
@@ -29,13 +28,6 @@ def _plane(img: QImage, bytes_per_pixel: int) -> bytes:
     if stride == row:
         return bytes(raw[: row * h])
     return b"".join(raw[y * stride : y * stride + row] for y in range(h))
-
-
-def qimage_from_bgra8(bgra: bytes, width: int, height: int) -> QImage:
-    """8-bit BGRA bytes -> an owned QImage (Format_ARGB32)."""
-    if len(bgra) != width * height * 4:
-        raise ValueError(f"expected {width * height * 4} bytes for {width}x{height} BGRA, got {len(bgra)}")
-    return QImage(bytes(bgra), width, height, width * 4, QImage.Format_ARGB32).copy()
 
 
 def bgra8_from_qimage(img: QImage) -> bytes:
@@ -64,12 +56,6 @@ def ink_gray(img: QImage, opaque: bool) -> QImage:
     return on_white(img).convertToFormat(QImage.Format_Grayscale8)
 
 
-def gray8_from_qimage(img: QImage) -> bytes:
-    if img.format() != QImage.Format_Grayscale8:
-        img = img.convertToFormat(QImage.Format_Grayscale8)
-    return _plane(img, 1)
-
-
 def on_white(img: QImage) -> QImage:
     """Composite over white paper -> Format_RGB32 (transparent = paper)."""
     out = QImage(img.width(), img.height(), QImage.Format_RGB32)
@@ -78,15 +64,6 @@ def on_white(img: QImage) -> QImage:
     painter.drawImage(0, 0, img)
     painter.end()
     return out
-
-
-def ink_image(bgra: bytes, width: int, height: int) -> QImage:
-    """The ink as the backend wants it: 8-bit gray, transparent parts become white paper."""
-    img = qimage_from_bgra8(bgra, width, height)
-    alpha = bgra[3::4]
-    if alpha.count(255) == len(alpha):  # opaque (the usual scanned page): no compositing needed
-        return img.convertToFormat(QImage.Format_Grayscale8)
-    return on_white(img).convertToFormat(QImage.Format_Grayscale8)
 
 
 def apply_mask(bgra: bytes, mask: bytes, width: int, height: int) -> bytes:
@@ -128,12 +105,4 @@ def decode_png(data: bytes, what: str = "image") -> QImage:
     if img.isNull():
         raise ValueError(f"the backend sent a {what} that is not a readable PNG")
     return img
-
-
-def decode_png_b64(text: str, what: str = "image") -> QImage:
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError, TypeError):
-        raise ValueError(f"the backend sent a {what} that is not valid base64") from None
-    return decode_png(raw, what)
 

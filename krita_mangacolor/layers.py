@@ -63,16 +63,6 @@ class Layer:
     def uid(self) -> str:
         return roles.node_uid(self.node)
 
-    @property
-    def is_mask(self) -> bool:
-        return self.kind in MASK_TYPES
-
-    @property
-    def is_result(self) -> bool:
-        return is_own_layer(self.name, self.kind)
-
-    def same(self, other: "Optional[Layer | Any]") -> bool:
-        return same_node(self.node, other.node if isinstance(other, Layer) else other)
 
 
 def wrap(node: Any) -> Optional[Layer]:

@@ -9,9 +9,8 @@ Loading PyQt5 inside a Qt6 Krita (or the reverse) would crash it, so "already im
 Differences handled:
   * PyQt6 scopes every enum (Qt.AlignmentFlag.AlignLeft, QImage.Format.Format_ARGB32); their members are
     copied onto the classes, so `Qt.AlignLeft` and `QImage.Format_ARGB32` work with both bindings;
-  * QAction/QShortcut live in QtGui in Qt6, QtWidgets in Qt5;
-  * exec_() is exec() in PyQt6: use exec_(obj);
-  * enum values are not ints in PyQt6: use enum_value(x) where an int is needed.
+  * QAction lives in QtGui in Qt6, QtWidgets in Qt5;
+  * exec_() is exec() in PyQt6: use exec_(obj).
 """
 
 from __future__ import annotations
@@ -41,26 +40,14 @@ QT_MAJOR = _choose()
 
 if QT_MAJOR == 6:  # pragma: no cover - exercised only where PyQt6 is installed
     from PyQt6 import QtCore, QtGui, QtNetwork, QtWidgets
-    from PyQt6.QtGui import QAction, QShortcut
-
-    try:
-        from PyQt6 import sip
-    except ImportError:  # pragma: no cover
-        import sip  # type: ignore[no-redef]
+    from PyQt6.QtGui import QAction
 else:
     from PyQt5 import QtCore, QtGui, QtNetwork, QtWidgets
-    from PyQt5.QtWidgets import QAction, QShortcut
-
-    try:
-        from PyQt5 import sip
-    except ImportError:  # pragma: no cover
-        import sip  # type: ignore[no-redef]
+    from PyQt5.QtWidgets import QAction
 
 QT6 = QT_MAJOR == 6
-BINDING = f"PyQt{QT_MAJOR}"
 
 pyqtSignal = QtCore.pyqtSignal
-pyqtSlot = QtCore.pyqtSlot
 Qt = QtCore.Qt
 QBuffer = QtCore.QBuffer
 QByteArray = QtCore.QByteArray
@@ -70,22 +57,18 @@ QObject = QtCore.QObject
 QProcess = QtCore.QProcess
 QProcessEnvironment = QtCore.QProcessEnvironment
 QRect = QtCore.QRect
-QSize = QtCore.QSize
 QTimer = QtCore.QTimer
 QUrl = QtCore.QUrl
 
 QColor = QtGui.QColor
-QIcon = QtGui.QIcon
 QImage = QtGui.QImage
 QKeySequence = QtGui.QKeySequence
 QPainter = QtGui.QPainter
-QPixmap = QtGui.QPixmap
 
 QNetworkAccessManager = QtNetwork.QNetworkAccessManager
 QNetworkReply = QtNetwork.QNetworkReply
 QNetworkRequest = QtNetwork.QNetworkRequest
 
-QAbstractItemView = QtWidgets.QAbstractItemView
 QApplication = QtWidgets.QApplication
 QCheckBox = QtWidgets.QCheckBox
 QComboBox = QtWidgets.QComboBox
@@ -127,7 +110,7 @@ def _promote_enums(cls: type) -> None:
 if QT6:  # pragma: no cover - exercised only where PyQt6 is installed
     for _cls in (
         Qt, QEventLoop, QIODevice, QProcess, QImage, QKeySequence, QPainter, QNetworkRequest, QNetworkReply,
-        QAbstractItemView, QComboBox, QFormLayout, QSizePolicy, QToolButton, QDockWidget, QtWidgets.QFrame,
+        QComboBox, QFormLayout, QSizePolicy, QToolButton, QDockWidget, QtWidgets.QFrame,
         QtWidgets.QStyle,
     ):
         _promote_enums(_cls)
@@ -137,14 +120,6 @@ def exec_(obj, *args):
     """obj.exec_() in PyQt5, obj.exec() in PyQt6 (event loops, dialogs, menus)."""
     fn = getattr(obj, "exec", None) or getattr(obj, "exec_")
     return fn(*args)
-
-
-def enum_value(value) -> int:
-    """An enum or flag as an int, in both bindings."""
-    if isinstance(value, int):
-        return int(value)
-    inner = getattr(value, "value", value)
-    return int(inner)
 
 
 def qbytes(data) -> bytes:

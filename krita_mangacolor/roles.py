@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 ROLES = ("ink", "hints", "reference")
-ROLE_TITLES = {"ink": "ink layer", "hints": "hint layer", "reference": "reference layer"}
 ANNOTATION_TYPE = "mangacolor-roles"
 ANNOTATION_DESCRIPTION = "MangaColor: the ink, hint and reference layers chosen in the MangaColor docker"
 FORMAT_VERSION = 1

@@ -80,7 +80,6 @@ class ColorizeModel(QObject):
         self.history = history.History()
         self.options = OptionValues(app)
         self.batch: Optional[BatchRun] = None
-        self.last_batch: Optional[BatchRun] = None
 
         self._run = 0
         self._inputs: Optional[Inputs] = None
@@ -348,7 +347,6 @@ class ColorizeModel(QObject):
             self._colorize(doc, use_active=False)
             return
         self.batch = None
-        self.last_batch = b
         ok, message, notes = b.summary()
         self.notes += notes
         self._set(DONE if ok else ERROR, message, 1.0 if ok else 0.0)
@@ -368,7 +366,6 @@ class ColorizeModel(QObject):
         b = self.batch
         if b is not None:
             message = b.cancel_message()
-            self.last_batch = b
             self.batch = None
         self._end(False, CANCELLED, message)
 
@@ -393,9 +390,3 @@ def instance(app: Any = None) -> ColorizeModel:
             app = Krita.instance()
         _instance = ColorizeModel(app)
     return _instance
-
-
-def reset_instance() -> None:
-    """A fresh model at the next instance() (the plugin tests start each test with one)."""
-    global _instance
-    _instance = None

@@ -58,10 +58,10 @@ def krita(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MANGACOLOR_URL", raising=False)
-    model.reset_instance()
+    model._instance = None  # a fresh model for the test
     mock_krita.enable_colorize_mask(False)
     app = mock_krita.Krita.reset()
     yield app
     if model._instance is not None:
         model._instance.shutdown()
-    model.reset_instance()
+    model._instance = None
