@@ -39,6 +39,15 @@ def http_error(r: Response, doing: str) -> str:
     return f"The backend could not {doing}: {r.error}"
 
 
+def _refused(handlers: JobHandlers, r: Response, doing: str) -> None:
+    """An upload or download that failed: no answer at all means the backend is gone (a timeout does not:
+    a large page may just be slow), anything else is the backend's own message."""
+    if r.unreachable and not r.timed_out:
+        handlers.lost(r)
+    else:
+        handlers.fail(http_error(r, doing))
+
+
 class Jobs(QObject):
     def __init__(self, client: Client, poll_ms: int = POLL_MS, parent: Optional[QObject] = None):
         super().__init__(parent)
@@ -71,10 +80,7 @@ class Jobs(QObject):
 
     def _submitted(self, handlers: JobHandlers, r: Response) -> None:
         if not r.ok:
-            if r.unreachable and not r.timed_out:
-                handlers.lost(r)
-            else:
-                handlers.fail(http_error(r, "take this page"))
+            _refused(handlers, r, "take this page")
             return
         job = api.parse_job(r.data)
         self.job_id = job.id
@@ -120,10 +126,7 @@ class Jobs(QObject):
             self._handlers = None  # the job is over on the backend's side
             self._pending = None
             if not r.ok:
-                if r.unreachable and not r.timed_out:
-                    handlers.lost(r)
-                else:
-                    handlers.fail(http_error(r, "send the result"))
+                _refused(handlers, r, "send the result")
                 return
             handlers.result(r.raw)
 

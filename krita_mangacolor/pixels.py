@@ -93,7 +93,7 @@ def from_bgra8(bgra: bytes, model: str, depth: str) -> bytes:
     """8-bit BGRA bytes -> Krita pixelData bytes of (model, depth).
 
     GRAYA keeps the green channel as gray (only used for gray copies; colour results are written to
-    an RGBA layer, see document.py)."""
+    an RGBA layer, see result_layer.py)."""
     check_supported(model, depth, "the result layer")
     bgra = bytes(bgra)
     if len(bgra) % 4:
