@@ -32,8 +32,7 @@ def drawn_page() -> tuple[np.ndarray, np.ndarray]:
     for (cx, cy), r, colour in (((50, 55), 30, (0.9, 0.3, 0.2)), ((115, 60), 25, (0.2, 0.5, 0.9)), ((80, 120), 28, (0.3, 0.8, 0.3))):
         cv2.circle(gt, (cx, cy), r, colour, -1)
         cv2.circle(ink, (cx, cy), r, 0.0, 2)
-    ink[55:60, 135:145] = 1.0  # a gap in the blue circle's outline
-    cv2.rectangle(ink, (0, 0), (SIDE - 1, SIDE - 1), 0.0, 1)
+    ink[55:60, 135:145] = 1.0  # a gap in the blue circle's outline, onto the paper around
     return ink, gt
 
 
@@ -64,9 +63,9 @@ def test_training_sample_is_the_served_input(cached_page, monkeypatch):
     real_hints = sampler.sample_hints
     monkeypatch.setattr(sampler, "sample_hints", lambda *a, **kw: drawn.append(real_hints(*a, **kw)) or drawn[-1])
     s = sampler.Sampler(cache, np.random.default_rng(3), p_reference=0.0, p_draft=0.0, p_balloon=0.0, p_gaps=0.0)
-    x, g, _, _ = s.sample(SIDE, k=6)
+    x, g, _, _ = s.sample(SIDE, k=3)  # (seed and k chosen so a hint competes with the paper seed)
     (hints,) = drawn
-    assert (hints[..., 3] > 0).sum() >= 6
+    assert (hints[..., 3] > 0).sum() >= 3
 
     served = {}
     real = pipeline.page_inputs
@@ -94,7 +93,7 @@ def test_training_crop_builder_is_the_page_builder(cached_page):
     )
     rng = np.random.default_rng(1)
     hints = np.zeros((SIDE, SIDE, 4), np.uint8)
-    for y, x in ((50, 50), (60, 112), (120, 80), (10, 150)):
+    for y, x in ((50, 50), (60, 112), (120, 80)):  # the blue dot competes with the paper seed around
         hints[y : y + 2, x : x + 2] = (*rng.integers(0, 256, 3), 255)
     draft = rng.random((SIDE, SIDE, 3), dtype=np.float32)
     area, border = data.from_uint8(planes[..., data.P_AREA]), data.from_uint8(planes[..., data.P_BORDER])
