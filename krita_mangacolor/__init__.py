@@ -4,14 +4,14 @@ Where things live (docs/ARCHITECTURE.md, "Plugin", follows one Colorize click th
   Krita entry points   extension.py (actions), docker.py (the docker), actions.py (what the actions do)
   the docker's widgets widgets.py (the whole, run controls, history), role_pickers.py, option_controls.py,
                        backend_panel.py
-  observable model     ui_model.py (state of a run, signals; ties the pieces below together), batch.py (all open
+  observable model     ui_model.py (state of a run, signals; ties the pieces below together), all_documents.py (all open
                        documents), history.py (recent results), option_values.py (the user's option values)
   backend              connection.py (find or start it, health, token), backend_jobs.py (submit, poll, cancel,
                        download), client.py (Qt HTTP), api.py (paths, answers), request.py (the request body),
                        frames.py (the lean wire format),
                        backend_process.py (the server this plugin starts), settings.py (URL, command, token path)
   document             layers.py (Layer wrapper, tree searches), role_finder.py (which layer is ink, hints,
-                       reference), roles.py (the choices stored in the .kra), page_inputs.py (read the pixels and
+                       reference), roles.py (the choices stored in the .kra), page_reader.py (read the pixels and
                        encode them), result_layer.py (write the MangaColor layer), geometry.py (Rect, Target),
                        tools.py (hint layer, Colorize Mask)
   pure helpers         pixels.py (Krita pixel layouts), imaging.py (QImage, PNG), worker.py (a worker thread),

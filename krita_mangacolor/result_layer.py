@@ -2,7 +2,7 @@
 before it (prepare_result, prepare_png: worker thread).
 
 The user's layers are sacred. The plugin only ever
-  * reads the ink, hint and reference layers and the selection (page_inputs.py),
+  * reads the ink, hint and reference layers and the selection (page_reader.py),
   * adds its own result layer (named "MangaColor") next to the ink, or replaces the previous one,
   * sets the ink layer's blending mode to Multiply (its pixels are never written).
 

@@ -18,7 +18,7 @@ from . import pixels, roles
 from .errors import UserError
 from .geometry import Rect
 from .layers import type_name
-from .page_inputs import read_bgra8
+from .page_reader import read_bgra8
 from .result_layer import RESULT_PROFILE
 from .role_finder import resolve_roles
 from .settings import DEFAULT_HINT_LAYER

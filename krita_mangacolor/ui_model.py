@@ -1,15 +1,15 @@
 """The observable model behind the docker: the state of a run, its status line and progress, with Qt signals;
-it ties the connection (connection.py), the backend job (backend_jobs.py) and the document (page_inputs.py,
+it ties the connection (connection.py), the backend job (backend_jobs.py) and the document (page_reader.py,
 result_layer.py) together.
 
-    Colorize -> read the layers (page_inputs.read_inputs, GUI thread) -> encode PNGs (worker thread)
+    Colorize -> read the layers (page_reader.read_inputs, GUI thread) -> encode PNGs (worker thread)
         -> connection.ensure(): GET /v1/health, start the server if needed, GET /v1/options
         -> jobs.submit(): POST /v1/jobs with the options, poll GET /v1/jobs/{id}, GET .../result
         -> decode + convert (worker thread) -> write the result layer (result_layer.apply_result, GUI thread)
         -> remember the result in the history (history.py)
     Cancel -> DELETE /v1/jobs/{id}; nothing is written to the document.
     Restore -> a result from the history is written again as the MangaColor layer.
-    Colorize all open documents -> the same, one document after the other (batch.py).
+    Colorize all open documents -> the same, one document after the other (all_documents.py).
 
 Everything runs on Krita's event loop; nothing blocks on the network, and the heavy pixel work runs in a
 worker thread. One job at a time per Krita. Every callback carries the number of the run it belongs to, so
@@ -25,12 +25,12 @@ from typing import Any, Callable, Optional
 
 from . import api, history, roles
 from .backend_jobs import POLL_MS, JobHandlers, Jobs
-from .batch import BatchRun
+from .all_documents import BatchRun
 from .connection import Connection
 from .errors import UserError
 from .layers import document_is_open, document_title
 from .geometry import Target
-from .page_inputs import Inputs, encode_inputs, read_inputs
+from .page_reader import Inputs, encode_inputs, read_inputs
 from .qt import QObject, QTimer, pyqtSignal
 from .result_layer import Applied, Prepared, apply_result, prepare_png
 from .role_finder import UsedLayers

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from krita_mangacolor import pixels
-from krita_mangacolor.page_inputs import Inputs, encode_inputs, read_inputs
+from krita_mangacolor.page_reader import Inputs, encode_inputs, read_inputs
 from krita_mangacolor.result_layer import Applied, apply_result, prepare_result
 
 BLACK = (0, 0, 0, 255)  # B G R A

@@ -255,6 +255,7 @@ def test_result_goes_directly_beneath_ink_and_ink_multiplies(krita):
     applied = apply(krita, inputs, color_result(40, 30), 40, 30)
     assert names(doc.rootNode()) == ["Background", "Hints", "MangaColor", "Ink"]
     assert not applied.replaced and not applied.above and applied.placement == "beneath"
+    assert doc.refreshes == 0  # no Document.refreshProjection: in Krita 5.1 it re-renders the whole page on the GUI thread
     assert applied.undo_steps == 2  # Composition Mode Change (the ink), Add Layer
     after = snapshot(doc)
     new = [uid for uid in after if uid not in before]

@@ -166,7 +166,7 @@ def test_colorize_all_open_documents(krita, backend):
     d2 = krita.createDocument(40, 30, "no ink here", "RGBA", "U8")
     d2.add_layer("Sketch")
     d2.add_layer("Flats")
-    d3, ink3, _ = make_page(krita)
+    d3, _, _ = make_page(krita)
     d3._name = "page 3"
     from krita_mangacolor import roles
 
