@@ -117,6 +117,9 @@ class DraftModel(nn.Module):
         self.page_enc = Encoder(5, c["ch"], c["zc"], c["zf"])  # ink, hint rgb * mask, hint mask
         self.color_enc = Encoder(4, c["ch"], c["zc"], c["zf"])  # colour rgb, ink (ones = no page)
         self.dec = Decoder(c["ch"], c["zc"], c["zf"], c["style"])
+        # Posterior-mean coarse codes of the training pages (filled after training): real palettes to
+        # draw variants from (see sample_latents).
+        self.register_buffer("bank", torch.zeros(0, c["zc"]))
 
     def prior(self, cond: torch.Tensor):
         """cond (B, 5, 64, 64) -> page features, (mu, logvar) coarse, (mu, logvar) fine."""
@@ -151,7 +154,9 @@ def load_draft_model(path: str | Path | None = None, device: str = "cpu") -> Dra
     with safe_open(str(path), "pt") as f:
         config = json.loads((f.metadata() or {}).get("config", "{}"))
     model = DraftModel(config)
-    model.load_state_dict(load_file(str(path)))
+    state = load_file(str(path))
+    model.bank = state.pop("bank", model.bank)
+    model.load_state_dict(dict(state, bank=model.bank))
     return model.to(device).eval()
 
 
@@ -223,18 +228,38 @@ _mix = mix  # sample_drafts has a parameter of that name
 
 @torch.no_grad()
 def sample_latents(
-    model: DraftModel, ink: np.ndarray, hint_rgb=None, hint_mask=None, n: int = 4, seed: int = 0, temperature: float = 1.0, include_mean: bool = False
+    model: DraftModel,
+    ink: np.ndarray,
+    hint_rgb=None,
+    hint_mask=None,
+    n: int = 4,
+    seed: int = 0,
+    temperature: float = 1.0,
+    include_mean: bool = False,
+    coarse: str = "auto",
 ) -> list[Latent]:
-    """n latents from the page's prior. Variant i depends only on (seed, i), not on n; with
-    include_mean, variant 0 is the prior mean (the single most likely draft)."""
+    """n latents for a page. Variant i depends only on (seed, i), not on n; with include_mean,
+    variant 0 is the prior mean (the single most likely draft). The coarse level comes from the
+    page's prior ("prior") or from the bank of training palettes, drawn with probability proportional
+    to the page prior's density at each, tempered ("bank"; "auto": bank when the weights have one)."""
     _, (mc, lc), (mf, lf) = model.prior(_cond(ink, hint_rgb, hint_mask).to(next(model.parameters()).device))
     mc, sc, mf, sf = mc[0].cpu(), (0.5 * lc[0]).exp().cpu(), mf[0].cpu(), (0.5 * lf[0]).exp().cpu()
+    bank = model.bank.cpu()
+    use_bank = coarse == "bank" or (coarse == "auto" and len(bank) > 0)
+    if use_bank and len(bank) == 0:
+        raise ValueError("these drafting weights have no palette bank")
+    if use_bank:  # log prior density of each bank code, flattened by a temperature of 3 (diversity)
+        logp = -0.5 * (((bank - mc) / sc) ** 2).sum(1) / 9.0
+        probs = torch.softmax(logp - logp.max(), 0)
     out = []
     for i in range(n):
         t = 0.0 if include_mean and i == 0 else temperature
         g = _gen(seed, i)
         ec, ef = torch.randn(mc.shape, generator=g), torch.randn(mf.shape, generator=g)
-        out.append(Latent(mc + t * sc * ec, mf + t * sf * ef))
+        zc = mc + t * sc * ec
+        if use_bank and t > 0:
+            zc = bank[int(torch.multinomial(probs, 1, generator=g))]
+        out.append(Latent(zc, mf + t * sf * ef))
     return out
 
 
@@ -263,11 +288,12 @@ def sample_drafts(
     mix: str | tuple[str, ...] = "coarse",
     temperature: float = 1.0,
     include_mean: bool = False,
+    coarse: str = "auto",
 ) -> list[np.ndarray]:
     """n draft colourings (HxWx3 float32 in [0, 1] at the ink's size) for a page, deterministic given
     seed. A reference (a colour image, inverted without the page, or a chosen variant's Latent) fixes
     the `mix` levels of every variant; the other levels are sampled."""
-    zs = sample_latents(model, ink, hint_rgb, hint_mask, n, seed, temperature, include_mean)
+    zs = sample_latents(model, ink, hint_rgb, hint_mask, n, seed, temperature, include_mean, coarse)
     if reference is not None:
         ref = reference if isinstance(reference, Latent) else invert(model, reference)
         zs = [_mix(z, ref, mix) for z in zs]

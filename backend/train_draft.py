@@ -26,11 +26,18 @@ import torch
 import torch.nn.functional as F
 
 from . import color
-from .draft import RES, DraftModel, kl_gauss, save_draft_model, torch_rgb_to_lab
+from .draft import RES, DraftModel, kl_gauss, load_draft_model, save_draft_model, torch_rgb_to_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 P_INK, P_FILL = 0, 6  # planes of a cached page (backend/data.py)
 PREP = 128
+
+
+def safe_meta(path: str | Path) -> str:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return json.dumps(f.metadata() or {})
 
 
 def held_out(name: str) -> bool:
@@ -120,7 +127,7 @@ def near_hints(mask: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
     return F.conv2d(mask, k, padding=r).clamp(max=1.0)
 
 
-def losses(model: DraftModel, cond, gt, ink, hmask, rng_drop: torch.Tensor, beta: float = 1.0, free_bits: float = 0.1):
+def losses(model: DraftModel, cond, gt, ink, hmask, rng_drop: torch.Tensor, beta: float = 1.0, free_bits: float = 0.1, hint_weight: float = 0.25, hint_sigma: float = 1.0):
     feats, pc, pf = model.prior(cond)
     enc_ink = torch.where(rng_drop.view(-1, 1, 1, 1), torch.ones_like(ink), ink)  # learn to encode without a page too
     qc, qf = model.posterior(gt, enc_ink)
@@ -130,12 +137,17 @@ def losses(model: DraftModel, cond, gt, ink, hmask, rng_drop: torch.Tensor, beta
     n_pix = RES * RES
     klc, klf = kl_gauss(qc, pc).mean(0), kl_gauss(qf, pf).mean(0)  # per dim, batch mean
     kl = (klc.clamp(min=free_bits).sum() + klf.clamp(min=free_bits).sum()) / n_pix
-    # Prior samples must obey the hints (so variants agree there).
-    sc = pc[0] + (0.5 * pc[1]).exp() * torch.randn_like(pc[0])
-    sf = pf[0] + (0.5 * pf[1]).exp() * torch.randn_like(pf[0])
-    w = near_hints(hmask)
+    # Prior samples must obey the hints (so variants agree there): only at and right next to the hints,
+    # and not through the prior (a wide prior stays wide; a loss over whole regions taught the decoder
+    # to ignore z, and variants all looked alike).
+    # Half of them take the palette (coarse code) of another page of the batch instead: variants drawn
+    # from the palette bank must obey the hints too.
+    sc = pc[0].detach() + (0.5 * pc[1].detach()).exp() * torch.randn_like(pc[0])
+    sc = torch.where(torch.rand(len(sc), 1) < 0.5, qc[0].detach().roll(1, 0), sc)
+    sf = pf[0].detach() + (0.5 * pf[1].detach()).exp() * torch.randn_like(pf[0])
+    w = near_hints(hmask, sigma=hint_sigma)
     hint = lab_l1(model.decode(feats, sc, sf), gt, w) / w.mean().clamp(min=1e-3) * (w.sum() > 0)
-    loss = rec + beta * kl + 0.5 * hint
+    loss = rec + beta * kl + hint_weight * hint
     return loss, {"rec": rec.item(), "kl_c": klc.sum().item(), "kl_f": klf.sum().item(), "hint": hint.item()}
 
 
@@ -144,7 +156,27 @@ def de2000(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def evaluate(model: DraftModel, data: dict, idx: np.ndarray, seed: int = 0) -> dict:
+def fill_bank(model: DraftModel, data: dict, idx: np.ndarray) -> None:
+    """The posterior-mean coarse codes of the training pages (whole page, no augmentation) -> model.bank."""
+    model.eval()
+    codes = []
+    for s in range(0, len(idx), 64):
+        _, gt, ink, _ = make_batch(data, idx[s : s + 64], np.random.default_rng(0), augment=False, hints=0)
+        codes.append(model.posterior(gt, ink)[0][0])
+    model.bank = torch.cat(codes)
+
+
+def draw_coarse(model: DraftModel, mc: torch.Tensor, lc: torch.Tensor, g: torch.Generator, bank: bool) -> torch.Tensor:
+    """A batch of coarse codes as sample_latents draws them (prior, or the bank weighted by the prior)."""
+    sc = (0.5 * lc).exp()
+    if not bank:
+        return mc + sc * torch.randn(mc.shape, generator=g)
+    logp = -0.5 * (((model.bank[None] - mc[:, None]) / sc[:, None]) ** 2).sum(2) / 9.0
+    return model.bank[torch.multinomial(torch.softmax(logp, 1), 1, generator=g)[:, 0]]
+
+
+@torch.no_grad()
+def evaluate(model: DraftModel, data: dict, idx: np.ndarray, seed: int = 0, bank: bool = False) -> dict:
     """Held-out pages at 64x64, no hints: posterior reconstruction, 4-sample diversity, best-of-4 vs prior mean;
     and with 16 hints: pairwise dE of 4 samples near hints (agreement) and their error at hint pixels."""
     model.eval()
@@ -158,7 +190,7 @@ def evaluate(model: DraftModel, data: dict, idx: np.ndarray, seed: int = 0) -> d
         truth = t(gt)
         samples = []
         for _ in range(4):
-            zc = mc + (0.5 * lc).exp() * torch.randn(mc.shape, generator=g)
+            zc = draw_coarse(model, mc, lc, g, bank)
             zf = mf + (0.5 * lf).exp() * torch.randn(mf.shape, generator=g)
             samples.append(t(model.decode(feats, zc, zf)))
         pair = np.mean([de2000(samples[i], samples[j]) for i in range(4) for j in range(i + 1, 4)], 0)  # B,H,W
@@ -178,6 +210,56 @@ def evaluate(model: DraftModel, data: dict, idx: np.ndarray, seed: int = 0) -> d
     return {k: round(float(np.mean(v)), 2) for k, v in out.items()}
 
 
+@torch.no_grad()
+def colorizer_eval(draft_path: Path, cache: Path, pages: int = 16, seed: int = 0) -> dict:
+    """The bar of issue 13 on held-out cache pages at 0 hints: the colorizer (backend.model) without a
+    draft (today's single output) vs the best of 4 drafted variants, dE2000 to the truth; and timings."""
+    from .draft import decode, load_draft_model, sample_latents
+    from .model import load_weights
+
+    net, _ = load_weights()
+    net.eval()
+    dm = load_draft_model(draft_path)
+    names = sorted(p.name[:-4] for p in cache.glob("*__v*.npy") if not p.name.endswith((".hist.npy", ".tmp.npy")))
+    names = [n for n in names if held_out(n)][:pages]
+    rows, t_net, t_draft = [], [], []
+    for n in names:
+        planes = np.load(cache / f"{n}.npy")
+        h, w = planes.shape[:2]
+        x = np.zeros((17, h, w), np.float32)  # channel layout: backend/inputs.py (0-4 structure, 13-16 draft)
+        for c in range(5):
+            x[c] = planes[..., c if c < 3 else (10 if c == 3 else 11)] / 255.0
+        truth = planes[..., P_FILL : P_FILL + 3].astype(np.float64) / 255.0
+        g = torch.zeros(1, net.config.global_size)
+
+        def run(draft):
+            xx = x.copy()
+            if draft is not None:
+                xx[13:16], xx[16] = np.moveaxis(draft, -1, 0), 1.0
+            t = time.perf_counter()
+            y = net(torch.from_numpy(xx)[None], g)[0].permute(1, 2, 0).numpy()
+            t_net.append(time.perf_counter() - t)
+            return de2000(y.astype(np.float64), truth).mean()
+
+        ink = x[0]
+        t = time.perf_counter()
+        zs = sample_latents(dm, ink, n=5, seed=seed, include_mean=True)
+        drafts = decode(dm, ink, zs)
+        t_draft.append((time.perf_counter() - t) / 5)
+        rows.append([run(None), run(drafts[0])] + [run(d) for d in drafts[1:]])
+    r = np.array(rows)
+    return {
+        "pages": len(names),
+        "no_draft": round(float(r[:, 0].mean()), 2),
+        "mean_draft": round(float(r[:, 1].mean()), 2),
+        "one_sample": round(float(r[:, 2].mean()), 2),
+        "best_of_4_samples": round(float(r[:, 2:].min(1).mean()), 2),
+        "best_of_4_with_mean": round(float(r[:, 1:5].min(1).mean()), 2),
+        "net_s": round(float(np.mean(t_net)), 3),
+        "draft_s_per_variant": round(float(np.mean(t_draft)), 3),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m backend.train_draft", description=__doc__.split("\n")[0])
     ap.add_argument("--cache", default=str(ROOT / ".cache" / "pages-v2"))
@@ -188,11 +270,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--beta", type=float, default=1.0)
     ap.add_argument("--free-bits", type=float, default=0.1)
+    ap.add_argument("--hint-weight", type=float, default=0.25)
+    ap.add_argument("--hint-sigma", type=float, default=1.0, help="reach of the hint loss, 64x64 pixels")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-every", type=int, default=300)
+    ap.add_argument("--finish", metavar="DRAFT_WEIGHTS", help="only fill the palette bank, evaluate and save these weights to --out")
+    ap.add_argument("--colorizer-eval", metavar="DRAFT_WEIGHTS", help="only run the colorizer bar (see colorizer_eval)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.colorizer_eval:
+        print(json.dumps(colorizer_eval(Path(args.colorizer_eval), Path(args.cache))), flush=True)
+        return 0
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     out = Path(args.out)
@@ -200,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     data = prepare(Path(args.cache), out / "pages128.npz")
     train_idx, val_idx = np.nonzero(~data["held"])[0], np.nonzero(data["held"])[0][:64]
     print(f"pages: {len(train_idx)} train, {len(val_idx)} held out", flush=True)
+    if args.finish:  # weights of a run stopped early or trained by an older script
+        model = load_draft_model(args.finish)
+        finish(model, data, train_idx, val_idx, out, json.loads(json.loads(safe_meta(args.finish)).get("meta", "{}") or "{}"))
+        return 0
     model = DraftModel()
     print(f"params: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -212,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         beta = args.beta * min(1.0, 0.2 + step / 500)  # short KL warm-up
         cond, gt, ink, hmask = make_batch(data, rng.choice(train_idx, args.batch), rng)
         drop = torch.from_numpy(rng.random(args.batch) < 0.25)
-        loss, logs = losses(model, cond, gt, ink, hmask, drop, beta, args.free_bits)
+        loss, logs = losses(model, cond, gt, ink, hmask, drop, beta, args.free_bits, args.hint_weight, args.hint_sigma)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -223,12 +316,17 @@ def main(argv: list[str] | None = None) -> int:
         if step % args.eval_every == 0:
             print("eval", json.dumps(evaluate(model, data, val_idx)), flush=True)
             save_draft_model(model, out / "draft.safetensors", {"step": step})
-    metrics = evaluate(model, data, val_idx)
-    meta = {"step": step, "minutes": round((time.time() - t0) / 60, 1), "args": vars(args), "eval": metrics}
+    finish(model, data, train_idx, val_idx, out, {"step": step, "minutes": round((time.time() - t0) / 60, 1), "args": vars(args)})
+    return 0
+
+
+def finish(model: DraftModel, data: dict, train_idx: np.ndarray, val_idx: np.ndarray, out: Path, meta: dict) -> None:
+    """Fill the palette bank, evaluate both ways of drawing the coarse level, save weights + json."""
+    fill_bank(model, data, train_idx)
+    meta = dict(meta, eval_prior=evaluate(model, data, val_idx), eval_bank=evaluate(model, data, val_idx, bank=True))
     print("final", json.dumps(meta), flush=True)
     save_draft_model(model, out / "draft.safetensors", meta)
     (out / "draft.json").write_text(json.dumps(meta, indent=1))
-    return 0
 
 
 if __name__ == "__main__":

@@ -76,6 +76,31 @@ def test_mix_keeps_levels(model):
     assert len(sample_drafts(model, ink, n=2, seed=1, reference=img, mix="coarse")) == 2
 
 
+def test_palette_bank_draws():
+    torch.manual_seed(0)
+    m = DraftModel().eval()
+    ink = page()
+    with pytest.raises(ValueError):
+        sample_latents(m, ink, n=1, coarse="bank")
+    m.bank = torch.randn(5, m.config["zc"])
+    zs = sample_latents(m, ink, n=4, seed=2, include_mean=True)  # auto: the bank when there is one
+    assert all(any(torch.equal(z.coarse, row) for row in m.bank) for z in zs[1:])
+    assert not any(torch.equal(zs[0].coarse, row) for row in m.bank)  # the mean stays the prior mean
+    prior = sample_latents(m, ink, n=2, seed=2, coarse="prior")
+    assert not any(torch.equal(prior[1].coarse, row) for row in m.bank)
+
+
+def test_bank_survives_save_and_load(tmp_path):
+    from backend.draft import save_draft_model
+
+    m = DraftModel({"ch": [8, 8, 8, 8, 8], "style": 8})
+    m.bank = torch.randn(3, m.config["zc"])
+    save_draft_model(m, tmp_path / "d.safetensors")
+    back = load_draft_model(tmp_path / "d.safetensors")
+    torch.testing.assert_close(back.bank, m.bank)
+    assert back.config["ch"] == [8, 8, 8, 8, 8]
+
+
 def test_invert_latent_shapes(model):
     z = invert(model, np.random.default_rng(0).random((80, 90, 3)).astype(np.float32))
     c = model.config
