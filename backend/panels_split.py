@@ -32,6 +32,9 @@ SPECK = 0.00005  # non-white specks smaller than this fraction of the page are n
 MAX_PANELS = 60
 END_PX = 2  # open ends: this many px of paper where a gutter meets the region edge
 STRONG_FRAME = 0.6  # frame lines this solid on both sides excuse one closed end
+SIDE_CONTENT = 0.15  # each side of a gutter holds at least this x MIN_PANEL of content
+TRIM = 0.02  # page level: marks apart from the panels holding less than this of the content are left out
+LINE_ANGLES = 6  # most frequent frame-line angles tried (each +- a quarter degree)
 MIN_SIDE = 0.03  # a panel is at least this wide and high, fraction of the long side
 INSET_MIN = 0.03  # an inset is at least this fraction of the page area
 INSET_RECT = 0.85  # area / min-area-rectangle area of an inset
@@ -149,7 +152,7 @@ def _bands(stack: np.ndarray, ang: float, reach: int, wide: int, min_area: float
     D = int(np.ceil(np.hypot(h, w))) + 2
     M = cv2.getRotationMatrix2D((w / 2, h / 2), ang, 1.0)
     M[:, 2] += [(D - w) / 2, (D - h) / 2]
-    r = cv2.warpAffine(stack, M, (D, D), flags=cv2.INTER_NEAREST, borderValue=(0, 0, 0))
+    r = cv2.warpAffine(stack, M, (D, D), flags=cv2.INTER_NEAREST, borderValue=(0, 0, 0, 0))
     reg = r[..., 2]
     n = reg.sum(axis=1, dtype=np.int32)
     valid = n >= 0.5 * n.max()
@@ -160,6 +163,8 @@ def _bands(stack: np.ndarray, ang: float, reach: int, wide: int, min_area: float
     if len(rows) < 3:
         return out, M, D
     inf = (r[..., 1] & reg).sum(axis=1, dtype=np.int32) / nn
+    cs = np.concatenate([[0], np.cumsum((r[..., 3] & reg).sum(axis=1, dtype=np.int64))])
+    side_min = SIDE_CONTENT * min_area
     if not strict:  # a level line smeared over a few rows by the coarse angle step: sum, wider reach
         reach += int(np.ceil(np.tan(np.radians(0.5)) * n.max()))
     first, last = rows[0], rows[-1]
@@ -173,15 +178,12 @@ def _bands(stack: np.ndarray, ang: float, reach: int, wide: int, min_area: float
         while y <= last and good[y]:
             y += 1
         b = y - 1
-        if n[first:a].sum() < min_area or n[b + 1:last + 1].sum() < min_area:
-            continue  # a white edge inside a frame, not a gutter between two panels
+        if cs[a] < side_min or cs[-1] - cs[b + 1] < side_min:
+            continue  # not a gutter between two panels: nothing (or too little) on one side
         width = b - a + 1
         above, below = inf[max(first, a - reach):a], inf[b + 1:min(last + 1, b + 1 + reach)]
         ia, ib = (above.sum(), below.sum()) if not strict else (above.max(initial=0.0), below.max(initial=0.0))
         if not (min(ia, ib) >= FRAME_INK or (max(ia, ib) >= FRAME_INK and width >= wide)):
-            continue
-        if not strict:
-            out.append((float(width), a, b))
             continue
         band = reg[a:b + 1].astype(bool)
         f = np.argmax(band, axis=1)
@@ -193,11 +195,35 @@ def _bands(stack: np.ndarray, ang: float, reach: int, wide: int, min_area: float
         open_l = wb[rr, np.maximum(l[:, None] - k, 0)].all(axis=1).any()
         if not ((open_f and open_l) or ((open_f or open_l) and min(ia, ib) >= STRONG_FRAME)):
             continue
+        if not strict:
+            out.append((float(width), a, b))
+            continue
         out.append((float(min(ia, ib) + 0.5 * wf[a:b + 1].mean() + 0.02 * min(width, 15)), a, b))
     return out, M, D
 
 
-def find_cut(poly: np.ndarray, white: np.ndarray, ink: np.ndarray, min_area: float):
+def _line_angles(ink: np.ndarray) -> list[float]:
+    """Angles (degrees, within MAX_SLANT of level) of the long straight ink lines of a crop, most ink first.
+
+    Gutters run along frame lines: the angles where a gutter may be level. Probabilistic Hough at a
+    quarter degree; lines of at least a quarter of the crop's width count.
+    """
+    h, w = ink.shape
+    min_len = max(10, int(0.25 * w))
+    lines = cv2.HoughLinesP(ink.astype(np.uint8), 1, np.pi / 720, threshold=min_len // 2, minLineLength=min_len, maxLineGap=3)
+    if lines is None:
+        return []
+    votes: dict[float, float] = {}
+    for x1, y1, x2, y2 in lines[:, 0]:
+        ang = float(np.degrees(np.arctan2(y2 - y1, x2 - x1)))
+        ang = (ang + 90) % 180 - 90
+        if abs(ang) <= MAX_SLANT:
+            key = round(ang * 4) / 4
+            votes[key] = votes.get(key, 0.0) + float(np.hypot(x2 - x1, y2 - y1))
+    return [a for a, _ in sorted(votes.items(), key=lambda kv: -kv[1])[:LINE_ANGLES]]
+
+
+def find_cut(poly: np.ndarray, white: np.ndarray, ink: np.ndarray, content: np.ndarray, min_area: float):
     """The best straight gutter across convex region `poly`: (score, (p, q, inside_a), (p, q, inside_b)) or None.
 
     Each side is a half-plane (line p-q, a point on the kept side); the band between them is gutter.
@@ -209,21 +235,16 @@ def find_cut(poly: np.ndarray, white: np.ndarray, ink: np.ndarray, min_area: flo
     x1, y1 = np.ceil(poly.max(axis=0)).astype(int) + 1
     x1, y1 = min(x1, W), min(y1, H)
     reg = raster(poly - [x0, y0], (y1 - y0, x1 - x0))
-    stack = np.dstack([white[y0:y1, x0:x1], ink[y0:y1, x0:x1], reg]).astype(np.uint8)
+    stack = np.dstack([white[y0:y1, x0:x1], ink[y0:y1, x0:x1], reg, content[y0:y1, x0:x1]]).astype(np.uint8)
     long_side = max(H, W)
     reach = max(2, round(FRAME_REACH * long_side))
     wide = round(WIDE_GUTTER * long_side)
     best = None
     for transpose in (False, True):
         st = np.ascontiguousarray(stack.transpose(1, 0, 2)) if transpose else stack
-        coarse = []
-        for ang in range(-MAX_SLANT, MAX_SLANT + 1):
-            bands = _bands(st, ang, reach, wide, min_area, False)[0]
-            if bands:
-                coarse.append((max(bands)[0], -abs(ang), ang))
-        fine: set[float] = {0.0}
-        for _, _, ang0 in sorted(coarse, reverse=True)[:3]:
-            fine |= {float(a) for a in np.arange(ang0 - 0.75, ang0 + 0.8, 0.25)}
+        fine = {0.0, -0.25, 0.25}
+        for ang0 in _line_angles(st[..., 1] & st[..., 2]):
+            fine |= {ang0 - 0.25, ang0, ang0 + 0.25}
         if True:
             for ang in sorted(fine):
                 bands, M, D = _bands(st, float(ang), reach, wide, min_area, True)
@@ -245,23 +266,48 @@ def find_cut(poly: np.ndarray, white: np.ndarray, ink: np.ndarray, min_area: flo
     return best
 
 
+def _trimmed_extent(profile: np.ndarray, trim: float) -> tuple[int, int]:
+    """First and last index of a content profile. With trim > 0, outer groups of content separated
+    from the rest by blank lines and holding less than `trim` of it are left out (a scanner's edge
+    line, a page number or a footnote beside the panels)."""
+    nz = np.flatnonzero(profile)
+    lo, hi = int(nz[0]), int(nz[-1])
+    if trim <= 0:
+        return lo, hi
+    total = float(profile.sum())
+    gaps = np.flatnonzero(np.diff(nz) > 1)  # blank runs between groups of content
+    starts = np.concatenate([[nz[0]], nz[gaps + 1]])
+    ends = np.concatenate([nz[gaps], [nz[-1]]])
+    sums = [float(profile[s0:e0 + 1].sum()) for s0, e0 in zip(starts, ends)]
+    i, j = 0, len(sums) - 1
+    while i < j and sums[i] < trim * total:
+        i += 1
+    while j > i and sums[j] < trim * total:
+        j -= 1
+    return int(starts[i]), int(ends[j])
+
+
 def segment(white: np.ndarray, ink: np.ndarray, content: np.ndarray, min_area: float) -> list[np.ndarray]:
     """Recursive cuts of the page along gutter lines: the panel regions (convex polygons)."""
     H, W = white.shape
     todo = [np.array([[0, 0], [W, 0], [W, H], [0, H]], float)]
     out = []
+    root = True
     while todo:
         poly = todo.pop()
         m = raster(poly, (H, W)) & content
         if m.sum() < 0.05 * min_area:
             continue
-        ys, xs = np.nonzero(m)
-        poly = clip_box(poly, xs.min() - 0.5, ys.min() - 0.5, xs.max() + 0.5, ys.max() + 0.5)
+        trim = TRIM if root else 0.0  # stray marks beside the panels: only at the page level
+        root = False
+        bx0, bx1 = _trimmed_extent(m.sum(axis=0), trim)
+        by0, by1 = _trimmed_extent(m.sum(axis=1), trim)
+        poly = clip_box(poly, bx0 - 0.5, by0 - 0.5, bx1 + 0.5, by1 + 0.5)
         if len(poly) < 3 or abs(cv2.contourArea(poly.astype(np.float32))) < min_area:
             continue
         if min(np.ptp(poly, axis=0)) < MIN_SIDE * max(H, W):
             continue  # a strip (a footnote, a page number), not a panel
-        cut = find_cut(poly, white, ink, min_area) if len(out) + len(todo) < MAX_PANELS else None
+        cut = find_cut(poly, white, ink, content, min_area) if len(out) + len(todo) < MAX_PANELS else None
         if cut is None:
             out.append(poly)
             continue
