@@ -31,6 +31,13 @@ from .layers import (
 from .settings import DEFAULT_HINT_LAYER, DEFAULT_REFERENCE_LAYER
 
 
+class Preview(NamedTuple):
+    """What a role picker shows for Auto: the layer Auto finds (None: none) and its text."""
+
+    layer: Optional[Layer]
+    text: str
+
+
 class UsedLayers(NamedTuple):
     """The names of the layers a run used (hints/reference None when none was used)."""
 
@@ -175,20 +182,18 @@ def _active_ink(doc: Any, hints: Optional[Any], reference: Optional[Any]) -> tup
     return ink, notes
 
 
-def preview_roles(doc: Any, choices: Optional[dict], hint_name: str, reference_name: str) -> dict:
-    """For the docker's pickers: role -> (node or None, text), never raising."""
+def preview_roles(doc: Any, choices: Optional[dict], hint_name: str, reference_name: str) -> dict[str, Preview]:
+    """For the docker's pickers: role -> Preview, never raising."""
     try:
         r = resolve_roles(doc, choices, hint_name, reference_name)
-    except UserError as exc:
-        text = str(exc).split(":")[0]
-        return {"ink": (None, text), "hints": (None, ""), "reference": (None, "")}
-    except Exception as exc:  # pragma: no cover - defensive: the docker must not break
-        return {"ink": (None, f"{exc.__class__.__name__}"), "hints": (None, ""), "reference": (None, "")}
-    return {
-        "ink": (r.ink, r.ink.name),
-        "hints": (r.hints, r.hints.name if r.hints is not None else "none"),
-        "reference": (r.reference, r.reference.name if r.reference is not None else "none"),
-    }
+    except Exception as exc:  # the docker must not break; a UserError says why in its first words
+        text = str(exc).split(":")[0] if isinstance(exc, UserError) else exc.__class__.__name__
+        return {"ink": Preview(None, text), "hints": Preview(None, ""), "reference": Preview(None, "")}
+
+    def seen(layer: Optional[Layer]) -> Preview:
+        return Preview(layer, layer.name if layer is not None else "none")
+
+    return {"ink": seen(r.ink), "hints": seen(r.hints), "reference": seen(r.reference)}
 
 
 def check_readable_layer(node: Any, role: str, name: str) -> list[str]:

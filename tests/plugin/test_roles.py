@@ -135,11 +135,11 @@ def test_preview_never_raises(krita):
     ink.setName("Page")
     doc.setActiveNode(hint)
     p = role_finder.preview_roles(doc, None, "Hints", "Reference")
-    assert p["ink"][0] is None and "hint layer" in p["ink"][1]
+    assert p["ink"].layer is None and "hint layer" in p["ink"].text
     ink.setName("Ink")
     p = role_finder.preview_roles(doc, None, "Hints", "Reference")
-    assert p["ink"][0].node == ink and p["hints"][0].node == hint and p["reference"] == (None, "none")
-    assert (p["ink"][1], p["hints"][1]) == ("Ink", "Hints")
+    assert p["ink"].layer.node == ink and p["hints"].layer.node == hint and p["reference"] == (None, "none")
+    assert (p["ink"].text, p["hints"].text) == ("Ink", "Hints")
     assert names(doc.rootNode()) == ["Background", "Hints", "Ink"]
 
 
