@@ -226,11 +226,3 @@ def resample_hints(
     rgb = hints_rgba[..., :3].astype(np.float32) / 255.0
     return rgb * mask[..., None], mask > 0
 
-
-def __getattr__(name: str) -> object:
-    # backend/bench/baselines.py still imports propagate_hints from here; it lives in spread.py.
-    if name == "propagate_hints":
-        from .spread import propagate_hints
-
-        return propagate_hints
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,7 +22,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from ..structure import line_regions, propagate_hints, resample_hints, resize_area, split_line_and_tone, working_shape
+from ..spread import propagate_hints
+from ..structure import line_regions, resample_hints, resize_area, split_line_and_tone, working_shape
 
 LEVIN_SIZE = 320  # long side of the grid the optimisation is solved on
 
@@ -32,7 +33,7 @@ _YUV_TO_RGB = np.linalg.inv(_RGB_TO_YUV)
 
 
 def compose(colour: np.ndarray, ink: np.ndarray) -> np.ndarray:
-    """Colour layer x ink (Multiply), uint8, as `pipeline.compose` does."""
+    """Colour layer x ink (Multiply), uint8, as `request.multiply` does."""
     layer = np.clip(colour * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return np.clip(layer.astype(np.float32) * ink[..., None] + 0.5, 0, 255).astype(np.uint8)
 
