@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import datetime as _dt
 import os
 import signal
@@ -86,6 +87,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--methods", default=None, help="comma-separated subset of: " + ",".join(METHOD_ORDER + ("krita",)))
     p.add_argument("--no-images", action="store_true", help="skip the contact sheet and pictures")
     p.add_argument("--quiet", action="store_true", help="print only the tables")
+    p.add_argument("--speed", action="store_true",
+                   help="time the round trip through a real server instead (sample page and a 6000x8500 page, PNG and frames "
+                   "transports, first runs and hints-only re-runs, peak server memory, the page paper's generator); writes speed.json")
+    p.add_argument("--speed-runs", type=int, default=5, help="runs per measurement with --speed (median reported; default 5)")
     p.add_argument("--from-json", type=Path, default=None, metavar="JSON",
                    help="run nothing: recompute the aggregates of a saved bench.json, print its tables and write tables.md next to it")
     args = p.parse_args(argv)
@@ -640,6 +645,16 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     if args.from_json is not None:
         return rerender(args.from_json)
+    if args.speed:
+        from .speed import run_speed, text_report
+
+        device = "cuda" if args.device == "cuda" else "cpu"
+        out = run_speed(device=device, runs=max(1, args.speed_runs), big=not args.quick, big_runs=1 if args.quick else 3)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "speed.json").write_text(json.dumps(out, indent=1))
+        print(text_report(out))
+        print(f"\nwrote {Path(args.out) / 'speed.json'}")
+        return 0
     try:
         data = run(args)
     except DataMissing as exc:
