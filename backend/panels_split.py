@@ -30,7 +30,8 @@ FRAME_REACH = 0.008  # the frame line lies within this fraction of the long side
 WIDE_GUTTER = 0.025  # a band this wide (fraction of the long side) needs a frame line on one side only
 SPECK = 0.00005  # non-white specks smaller than this fraction of the page are noise
 MAX_PANELS = 60
-END_PX = 2  # open ends: this many px of paper where a gutter meets the region edge
+OPEN_END = 0.008  # open ends: this much paper (fraction of the long side) where a gutter meets the region edge
+MIN_GUTTER = 0.002  # narrowest gutter, fraction of the long side
 STRONG_FRAME = 0.6  # frame lines this solid on both sides excuse one closed end
 SIDE_CONTENT = 0.15  # each side of a gutter holds at least this x MIN_PANEL of content
 TRIM = 0.02  # page level: marks apart from the panels holding less than this of the content are left out
@@ -139,7 +140,7 @@ def content_map(white: np.ndarray) -> np.ndarray:
     return keep[lab]
 
 
-def _bands(stack: np.ndarray, ang: float, reach: int, wide: int, min_area: float, strict: bool):
+def _bands(stack: np.ndarray, ang: float, px: dict, min_area: float, strict: bool):
     """Gutter bands across a crop (channels white, ink, region) rotated by ang.
 
     Returns [(score, a, b)] (rows a..b of the rotated crop are the band), the rotation and its size.
@@ -148,6 +149,7 @@ def _bands(stack: np.ndarray, ang: float, reach: int, wide: int, min_area: float
     band) and open ends (paper where it meets the region's edge: a gap between balloons or figures
     inside a panel runs into the panel's frame instead).
     """
+    reach, wide, end_px, min_gutter = px["reach"], px["wide"], px["end"], px["gutter"]
     h, w = stack.shape[:2]
     D = int(np.ceil(np.hypot(h, w))) + 2
     M = cv2.getRotationMatrix2D((w / 2, h / 2), ang, 1.0)
@@ -181,6 +183,8 @@ def _bands(stack: np.ndarray, ang: float, reach: int, wide: int, min_area: float
         if cs[a] < side_min or cs[-1] - cs[b + 1] < side_min:
             continue  # not a gutter between two panels: nothing (or too little) on one side
         width = b - a + 1
+        if width < min_gutter:
+            continue
         above, below = inf[max(first, a - reach):a], inf[b + 1:min(last + 1, b + 1 + reach)]
         ia, ib = (above.sum(), below.sum()) if not strict else (above.max(initial=0.0), below.max(initial=0.0))
         if not (min(ia, ib) >= FRAME_INK or (max(ia, ib) >= FRAME_INK and width >= wide)):
@@ -188,7 +192,7 @@ def _bands(stack: np.ndarray, ang: float, reach: int, wide: int, min_area: float
         band = reg[a:b + 1].astype(bool)
         f = np.argmax(band, axis=1)
         l = band.shape[1] - 1 - np.argmax(band[:, ::-1], axis=1)
-        k = np.arange(END_PX)
+        k = np.arange(end_px)
         wb = r[a:b + 1, :, 0]
         rr = np.arange(b - a + 1)[:, None]
         open_f = wb[rr, np.minimum(f[:, None] + k, D - 1)].all(axis=1).any()
@@ -237,8 +241,12 @@ def find_cut(poly: np.ndarray, white: np.ndarray, ink: np.ndarray, content: np.n
     reg = raster(poly - [x0, y0], (y1 - y0, x1 - x0))
     stack = np.dstack([white[y0:y1, x0:x1], ink[y0:y1, x0:x1], reg, content[y0:y1, x0:x1]]).astype(np.uint8)
     long_side = max(H, W)
-    reach = max(2, round(FRAME_REACH * long_side))
-    wide = round(WIDE_GUTTER * long_side)
+    px = {
+        "reach": max(2, round(FRAME_REACH * long_side)),
+        "wide": round(WIDE_GUTTER * long_side),
+        "end": max(2, round(OPEN_END * long_side)),
+        "gutter": max(1, round(MIN_GUTTER * long_side)),
+    }
     best = None
     for transpose in (False, True):
         st = np.ascontiguousarray(stack.transpose(1, 0, 2)) if transpose else stack
@@ -247,7 +255,7 @@ def find_cut(poly: np.ndarray, white: np.ndarray, ink: np.ndarray, content: np.n
             fine |= {ang0 - 0.25, ang0, ang0 + 0.25}
         if True:
             for ang in sorted(fine):
-                bands, M, D = _bands(st, float(ang), reach, wide, min_area, True)
+                bands, M, D = _bands(st, float(ang), px, min_area, True)
                 if not bands:
                     continue
                 sc, a, b = max(bands)
