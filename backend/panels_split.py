@@ -197,7 +197,14 @@ def _bands(stack: np.ndarray, ang: float, px: dict, min_area: float, strict: boo
         rr = np.arange(b - a + 1)[:, None]
         open_f = wb[rr, np.minimum(f[:, None] + k, D - 1)].all(axis=1).any()
         open_l = wb[rr, np.maximum(l[:, None] - k, 0)].all(axis=1).any()
-        if not ((open_f and open_l) or ((open_f or open_l) and min(ia, ib) >= STRONG_FRAME)):
+        if width >= wide:
+            # A wide band must be open at both ends and crossed by no straight line: otherwise it is
+            # the white inside of a panel (a figure on blank paper) between two other panels' frames.
+            if not (open_f and open_l):
+                continue
+            if (((r[a:b + 1, :, 1] & reg[a:b + 1]).sum(axis=0)) >= 0.9 * width).any():
+                continue
+        elif not ((open_f and open_l) or ((open_f or open_l) and min(ia, ib) >= STRONG_FRAME)):
             continue
         if not strict:
             out.append((float(width), a, b))
@@ -323,6 +330,11 @@ def segment(white: np.ndarray, ink: np.ndarray, content: np.ndarray, min_area: f
             part = clip(poly, p, q, inside)
             if len(part) >= 3:
                 todo.append(part)
+    if not out and content.any():  # frameless art: one panel over all of it
+        xs, ys = content.any(axis=0), content.any(axis=1)
+        bx0, bx1 = _trimmed_extent(xs.astype(np.int64) * content.sum(axis=0), TRIM)
+        by0, by1 = _trimmed_extent(ys.astype(np.int64) * content.sum(axis=1), TRIM)
+        out.append(np.array([[bx0 - 0.5, by0 - 0.5], [bx1 + 0.5, by0 - 0.5], [bx1 + 0.5, by1 + 0.5], [bx0 - 0.5, by1 + 0.5]]))
     return out
 
 
