@@ -63,12 +63,13 @@ class RawInputs:
     ink: RawLayer
     hints: Optional[RawLayer] = None
     reference: Optional[RawLayer] = None
+    draft: Optional[RawLayer] = None
     has_selection: bool = False
     notes: list[str] = field(default_factory=list)
 
     @property
     def nbytes(self) -> int:
-        return sum(r.nbytes for r in (self.ink, self.hints, self.reference) if r is not None)
+        return sum(r.nbytes for r in (self.ink, self.hints, self.reference, self.draft) if r is not None)
 
 
 def read_inputs(
@@ -138,6 +139,10 @@ def read_inputs(
             raw.notes.append(f"the reference layer '{ref_name}' is empty: ignored")
         else:
             raw.reference = read_raw(ref, bounds, f"The reference layer '{ref_name}'")
+
+    if res.draft is not None:
+        raw.notes += check_readable_layer(res.draft.node, "draft layer", res.draft.name)
+        raw.draft = read_raw(res.draft, region, f"The draft layer '{res.draft.name}'")
     return raw
 
 
@@ -149,6 +154,7 @@ class Inputs:
     request: Optional[ColorizeRequest]  # its options are set when it is sent; None once sent
     hint_name: Optional[str] = None
     reference_name: Optional[str] = None
+    draft_name: Optional[str] = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -200,4 +206,12 @@ def encode_inputs(raw: RawInputs) -> Inputs:
             inputs.reference_name = r.name
         else:
             inputs.notes.append(f"the reference layer '{r.name}' is empty: ignored")
+
+    if raw.draft is not None:
+        draft_bgra = _take_bgra8(raw.draft, region.area)
+        if pixels.has_content(draft_bgra):
+            request.draft = imaging.encode_png_b64(imaging.wrap_bgra8(draft_bgra, w, h))
+            inputs.draft_name = raw.draft.name
+        else:
+            inputs.notes.append(f"the draft layer '{raw.draft.name}' is empty{where}: colorizing without a draft")
     return inputs

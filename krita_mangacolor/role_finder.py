@@ -1,4 +1,4 @@
-"""Which layers play which role in a document: the ink, the hints, the reference (typed `Roles` of `Layer`s).
+"""Which layers play which role in a document: the ink, the hints, the reference, the draft (typed `Roles` of `Layer`s).
 
 The user's choices (roles.py, stored in the document) come first; "auto" finds the roles by name, then the
 active layer. The same rules serve Colorize, the docker's pickers (preview_roles) and the hint tools.
@@ -28,7 +28,7 @@ from .layers import (
     same_node,
     type_name,
 )
-from .settings import DEFAULT_HINT_LAYER, DEFAULT_REFERENCE_LAYER
+from .settings import DEFAULT_DRAFT_LAYER, DEFAULT_HINT_LAYER, DEFAULT_REFERENCE_LAYER
 
 
 class Preview(NamedTuple):
@@ -79,6 +79,7 @@ class Roles:
     ink_how: str  # "chosen", "by name", "active layer", "only layer"
     notes: list[str] = field(default_factory=list)
     hint_missing_name: str = ""  # for the note when no hint layer is found
+    draft: Optional[Layer] = None  # rough colour washes sent as the colouring draft (issue 13)
 
 
 def _chosen_node(doc: Any, choice: roles.Choice) -> Optional[Any]:
@@ -126,18 +127,22 @@ def resolve_roles(
     reference, _ = pick(c_ref, reference_name, "reference layer", tuple(n for n in (ink, hints) if n is not None))
     if reference is not None and same_node(reference, hints):
         reference = None
+    draft, _ = pick(choices.get("draft", roles.Choice()), DEFAULT_DRAFT_LAYER, "draft layer",
+                    tuple(n for n in (ink, hints, reference) if n is not None))
+    if draft is not None and (same_node(draft, hints) or same_node(draft, reference)):
+        draft = None
 
     if ink is None:
-        ink = ink_by_name(doc, exclude=tuple(n for n in (hints, reference) if n is not None))
+        ink = ink_by_name(doc, exclude=tuple(n for n in (hints, reference, draft) if n is not None))
         how = "by name" if ink is not None else ""
     if ink is None and use_active:
-        ink, active_notes = _active_ink(doc, hints, reference)
+        ink, active_notes = _active_ink(doc, hints, reference, draft)
         notes += active_notes
         how = "active layer"
     if ink is None:
         candidates = [
             n for _, n in iter_layers(doc.rootNode())
-            if can_be_ink(n) and not same_node(n, hints) and not same_node(n, reference)
+            if can_be_ink(n) and not any(same_node(n, o) for o in (hints, reference, draft))
         ]
         if len(candidates) == 1:
             ink, how = candidates[0], "only layer"
@@ -157,10 +162,12 @@ def resolve_roles(
         raise UserError(f"'{ink_name}' is chosen both as the ink and as the reference layer: choose another layer.")
     if ink.parentNode() is None:
         raise UserError("The ink is the document's root: choose the ink (line art) layer.")
-    return Roles(Layer(ink), wrap(hints), wrap(reference), how, notes, hint_missing_name=hint_default)
+    if same_node(ink, draft):
+        draft = None
+    return Roles(Layer(ink), wrap(hints), wrap(reference), how, notes, hint_missing_name=hint_default, draft=wrap(draft))
 
 
-def _active_ink(doc: Any, hints: Optional[Any], reference: Optional[Any]) -> tuple[Any, list[str]]:
+def _active_ink(doc: Any, hints: Optional[Any], reference: Optional[Any], draft: Optional[Any] = None) -> tuple[Any, list[str]]:
     ink = doc.activeNode()
     if ink is None:
         raise UserError("No active layer: select the ink (line art) layer in the Layers docker, or choose it in the MangaColor docker.")
@@ -169,7 +176,7 @@ def _active_ink(doc: Any, hints: Optional[Any], reference: Optional[Any]) -> tup
     if ink.type() in MASK_TYPES:
         raise UserError(f"The active node '{name}' is {type_name(ink.type())}: select the ink (line art) layer itself.")
     if is_own_layer(name, ink.type()):
-        other = ink_of_own_layer(ink, tuple(n for n in (hints, reference) if n is not None))
+        other = ink_of_own_layer(ink, tuple(n for n in (hints, reference, draft) if n is not None))
         if other is None:
             raise UserError(f"The active layer is MangaColor's own result layer '{name}': select the ink (line art) layer.")
         where = "below" if ink.blendingMode() == MULTIPLY else "above"
@@ -179,6 +186,8 @@ def _active_ink(doc: Any, hints: Optional[Any], reference: Optional[Any]) -> tup
         raise UserError(f"The active layer is the hint layer '{name}': select the ink (line art) layer, or choose it in the MangaColor docker.")
     if same_node(ink, reference):
         raise UserError(f"The active layer is the reference layer '{name}': select the ink (line art) layer, or choose it in the MangaColor docker.")
+    if same_node(ink, draft):
+        raise UserError(f"The active layer is the draft layer '{name}': select the ink (line art) layer, or choose it in the MangaColor docker.")
     return ink, notes
 
 
@@ -188,12 +197,12 @@ def preview_roles(doc: Any, choices: Optional[dict], hint_name: str, reference_n
         r = resolve_roles(doc, choices, hint_name, reference_name)
     except Exception as exc:  # the docker must not break; a UserError says why in its first words
         text = str(exc).split(":")[0] if isinstance(exc, UserError) else exc.__class__.__name__
-        return {"ink": Preview(None, text), "hints": Preview(None, ""), "reference": Preview(None, "")}
+        return {"ink": Preview(None, text), "hints": Preview(None, ""), "reference": Preview(None, ""), "draft": Preview(None, "")}
 
     def seen(layer: Optional[Layer]) -> Preview:
         return Preview(layer, layer.name if layer is not None else "none")
 
-    return {"ink": seen(r.ink), "hints": seen(r.hints), "reference": seen(r.reference)}
+    return {"ink": seen(r.ink), "hints": seen(r.hints), "reference": seen(r.reference), "draft": seen(r.draft)}
 
 
 def check_readable_layer(node: Any, role: str, name: str) -> list[str]:

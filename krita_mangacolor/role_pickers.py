@@ -10,7 +10,7 @@ from .layers import find_by_uid_text, is_own_layer, iter_layers
 from .qt import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QToolButton, QWidget
 from .role_finder import preview_roles
 
-ROLE_LABELS = {"ink": "Ink:", "hints": "Hints:", "reference": "Reference:"}
+ROLE_LABELS = {"ink": "Ink:", "hints": "Hints:", "reference": "Reference:", "draft": "Draft:"}
 ROLE_TIPS = {
     "ink": "The line-art layer to colorize. Auto: a layer named like 'Ink' or 'Lineart', else the active layer. "
     "The choice is saved in the document (.kra).",
@@ -18,6 +18,8 @@ ROLE_TIPS = {
     "The choice is saved in the document (.kra).",
     "reference": "An optional layer holding a colour picture whose colours the page should use. "
     "Auto: the layer named 'Reference'. The choice is saved in the document (.kra).",
+    "draft": "An optional layer of rough colour washes the result should follow (painted colour = draft). "
+    "Auto: the layer named 'Draft'; 'Keep as draft' under the variants makes one. The choice is saved in the document (.kra).",
 }
 
 

@@ -1,4 +1,4 @@
-"""Which layer plays which role (ink, hints, reference) in a document, remembered in the document itself.
+"""Which layer plays which role (ink, hints, reference, draft) in a document, remembered in the document itself.
 
 The choice of each role is "auto" (found by name, see below), "none" (hints/reference only: do not use one)
 or one layer, identified by its uniqueId (which Krita keeps in the .kra) and, as a fallback, its name.
@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
-ROLES = ("ink", "hints", "reference")
+ROLES = ("ink", "hints", "reference", "draft")
 ANNOTATION_TYPE = "mangacolor-roles"
-ANNOTATION_DESCRIPTION = "MangaColor: the ink, hint and reference layers chosen in the MangaColor docker"
+ANNOTATION_DESCRIPTION = "MangaColor: the ink, hint, reference and draft layers chosen in the MangaColor docker"
 FORMAT_VERSION = 1
 
 AUTO, NONE, LAYER = "auto", "none", "layer"

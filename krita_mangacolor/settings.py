@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 DEFAULT_URL = "http://127.0.0.1:8765"
 DEFAULT_HINT_LAYER = "Hints"
 DEFAULT_REFERENCE_LAYER = "Reference"
+DEFAULT_DRAFT_LAYER = "Draft"  # rough colour washes (issue 13); "Keep as draft" writes one
 RESULT_LAYER_NAME = "MangaColor"
 SETTINGS_GROUP = "mangacolor"
 CONFIG_FILE_NAME = "backend_config.json"

@@ -19,7 +19,7 @@ def test_not_ink_like_names(name):
 
 
 def test_choices_encode_decode_and_garbage():
-    c = {"ink": Choice(LAYER, "abc", "Lines"), "hints": Choice(NONE), "reference": Choice()}
+    c = {"ink": Choice(LAYER, "abc", "Lines"), "hints": Choice(NONE), "reference": Choice(), "draft": Choice(NONE)}
     assert roles.decode(roles.encode(c)) == c
     assert roles.decode(b"not json") == roles.default_choices()
     assert roles.decode(b'{"ink": "none", "hints": 7}') == roles.default_choices()  # the ink is never "none"
@@ -149,3 +149,28 @@ def test_session_store_without_annotation_api(krita, monkeypatch):
     assert roles.save(doc, {"ink": Choice.layer(ink), "hints": Choice(), "reference": Choice()}) is False
     assert roles.load(doc)["ink"].name == "Ink"
     assert AUTO == "auto"
+
+
+def test_draft_role_found_by_name_chosen_or_none(krita):
+    """Issue 13: a layer named 'Draft' is the draft (sent as `draft`); a picked layer or None likewise."""
+    import base64
+    from helpers import fill
+
+    doc, ink, hint = make_page(krita)
+    assert collect_inputs(krita).request.draft is None
+    draft = doc.add_layer("Draft")
+    fill(draft, 3, 3, 10, 8, (10, 200, 30, 255))
+    doc.setActiveNode(ink)
+    inputs = collect_inputs(krita)
+    assert inputs.draft_name == "Draft" and base64.b64decode(inputs.request.draft)[:4] == b"\x89PNG"
+    assert role_finder.preview_roles(doc, None, "Hints", "Reference")["draft"].text == "Draft"
+    washes = doc.add_layer("Washes")
+    fill(washes, 0, 0, 4, 4, (1, 2, 3, 255))
+    doc.setActiveNode(ink)
+    roles.set_choice(doc, "draft", Choice.layer(washes))
+    assert collect_inputs(krita).draft_name == "Washes"
+    roles.set_choice(doc, "draft", Choice(NONE))
+    assert collect_inputs(krita).request.draft is None
+    roles.set_choice(doc, "draft", Choice())
+    doc.setActiveNode(draft)  # the colourist just painted on the draft: the ink is still found by name
+    assert collect_inputs(krita).target.ink_name == "Ink"
