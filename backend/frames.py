@@ -87,7 +87,38 @@ def _inflate(data: bytes, size: int, name: str) -> bytes:
     return out
 
 
-def _blob(spec: Any, body: memoryview, offset: int) -> tuple[Blob, int]:
+@dataclass
+class BlobSpec:
+    """A blob's checked description: where its bytes are in the body, nothing inflated yet."""
+
+    name: str
+    kind: str
+    width: int
+    height: int
+    box: tuple[int, int, int, int]
+    codec: str
+    offset: int
+    length: int
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+    def read(self, body: bytes | memoryview) -> Blob:
+        """Inflate (never past the declared size) and wrap the blob's pixels."""
+        x, y, w, h = self.box
+        data = bytes(memoryview(body)[self.offset : self.offset + self.length])
+        size = w * h * CHANNELS[self.kind]
+        if self.codec == "zlib":
+            data = _inflate(data, size, self.name)
+        elif len(data) != size:
+            raise FrameError(f"{self.name}: {self.length} bytes given, {size} expected for {w}x{h} {self.kind}")
+        shape = (h, w) + ((4,) if self.kind == "bgra8" else ())
+        pixels = np.frombuffer(data, np.uint8).reshape(shape)
+        return Blob(self.name, self.kind, self.width, self.height, self.box, pixels)
+
+
+def _spec(spec: Any, body_length: int, offset: int) -> BlobSpec:
     if not isinstance(spec, dict):
         raise FrameError("each blob is described by an object")
     name = spec.get("name")
@@ -109,20 +140,15 @@ def _blob(spec: Any, body: memoryview, offset: int) -> tuple[Blob, int]:
     y = _int(box[1], f"{name}: box y", 0, height)
     w = _int(box[2], f"{name}: box width", 0, width - x)
     h = _int(box[3], f"{name}: box height", 0, height - y)
-    length = _int(spec.get("length"), f"{name}: length", 0, len(body) - offset)
-    data = bytes(body[offset : offset + length])
-    size = w * h * CHANNELS[kind]
-    if codec == "zlib":
-        data = _inflate(data, size, name)
-    elif len(data) != size:
-        raise FrameError(f"{name}: {length} bytes given, {size} expected for {w}x{h} {kind}")
-    shape = (h, w) + ((4,) if kind == "bgra8" else ())
-    pixels = np.frombuffer(data, np.uint8).reshape(shape)
-    return Blob(name, kind, width, height, (x, y, w, h), pixels), offset + length
+    length = _int(spec.get("length"), f"{name}: length", 0, body_length - offset)
+    if codec == "raw" and length != w * h * CHANNELS[kind]:
+        raise FrameError(f"{name}: {length} bytes given, {w * h * CHANNELS[kind]} expected for {w}x{h} {kind}")
+    return BlobSpec(name, kind, width, height, (x, y, w, h), codec, offset, length)
 
 
-def decode(body: bytes) -> tuple[dict[str, Any], list[Blob]]:
-    """A frames body -> (fields, blobs in order)."""
+def parse(body: bytes) -> tuple[dict[str, Any], list[BlobSpec]]:
+    """A frames body -> (fields, blob specs in order), every size and offset checked, nothing
+    inflated: cheap, so a server can refuse a bad or untimely body before any pixel work."""
     view = memoryview(body)
     if len(view) < 8 or bytes(view[:4]) != MAGIC:
         raise FrameError("not a MangaColor frames body (bad magic)")
@@ -136,19 +162,26 @@ def decode(body: bytes) -> tuple[dict[str, Any], list[Blob]]:
     if not isinstance(header, dict):
         raise FrameError("frames header must be an object")
     fields = header.get("fields", {})
-    specs = header.get("blobs", [])
-    if not isinstance(fields, dict) or not isinstance(specs, list):
+    raw_specs = header.get("blobs", [])
+    if not isinstance(fields, dict) or not isinstance(raw_specs, list):
         raise FrameError('frames header is {"fields": {...}, "blobs": [...]}')
-    if len(specs) > MAX_BLOBS:
+    if len(raw_specs) > MAX_BLOBS:
         raise FrameError(f"at most {MAX_BLOBS} blobs")
     offset = 8 + header_len
-    blobs = []
-    for spec in specs:
-        blob, offset = _blob(spec, view, offset)
-        blobs.append(blob)
+    specs = []
+    for raw in raw_specs:
+        spec = _spec(raw, len(view), offset)
+        specs.append(spec)
+        offset += spec.length
     if offset != len(view):
         raise FrameError(f"{len(view) - offset} bytes after the last blob")
-    return fields, blobs
+    return fields, specs
+
+
+def decode(body: bytes) -> tuple[dict[str, Any], list[Blob]]:
+    """A frames body -> (fields, blobs in order)."""
+    fields, specs = parse(body)
+    return fields, [spec.read(body) for spec in specs]
 
 
 def encode(fields: dict[str, Any], blobs: list[tuple[str, str, np.ndarray, tuple[int, int] | None, tuple[int, int, int, int] | None]],

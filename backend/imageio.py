@@ -176,17 +176,25 @@ def check_page_size(width: int, height: int, what: str = "ink") -> None:
         raise ImageError(f"{what}: a {width}x{height} page is too small to colorize (at least {MIN_PAGE_PIXELS} pixels)")
 
 
-# decode_*: an image opened (and size-checked) by open_image -> the array the pipeline takes.
+# decode_*: an image opened (and size-checked) by open_image -> the array the pipeline takes. A frames
+# blob (`transport.FrameImage`: raw pixels, already checked) decodes to exactly what the PNG of the same
+# pixels gives.
 def decode_ink(img: Image.Image, what: str = "ink") -> np.ndarray:
     check_page_size(*img.size, what=what)
+    if not isinstance(img, Image.Image):
+        return img.ink()
     return _decoded(img, what, ink_from_image)
 
 
 def decode_hints(img: Image.Image, what: str = "hints") -> np.ndarray:
+    if not isinstance(img, Image.Image):
+        return img.rgba()
     return _decoded(img, what, rgba_from_image)
 
 
 def decode_reference(img: Image.Image, what: str = "reference") -> np.ndarray:
+    if not isinstance(img, Image.Image):
+        img = img.image()
     factor = _reduction(img.size)
     if factor > 1 and img.format == "JPEG":
         with contextlib.suppress(Exception):  # a JPEG decoded at 1/2, 1/4 or 1/8 of its size costs that much less

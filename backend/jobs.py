@@ -32,37 +32,54 @@ class QueueFull(Exception):
 
 @dataclass
 class StoredResult:
-    """A finished colorization as PNG bytes: a 8000x8000 page is ~450 MB of arrays but tens of MB of PNG.
+    """A finished colorization as compressed bytes: a 8000x8000 page is ~450 MB of arrays but tens of MB
+    of PNG.
 
-    images: the outputs the request asked for, by name ("color_layer", "composite"), as PNG."""
+    images: the outputs the request asked for, by name ("color_layer", "composite"), as PNG
+    (`encoding` "png", the JSON API) or as zlib-compressed BGRA (`encoding` "frames": a frames job's
+    blobs, `transport.result_frames`: no PNG filter pass on either side). variants: the extra variants
+    (2..N) when there are any, likewise."""
 
     images: dict[str, bytes]
     width: int
     height: int
     model_version: str
     seconds: dict[str, float]
+    encoding: str = "png"
+    variants: list[bytes] = field(default_factory=list)
 
     @property
     def nbytes(self) -> int:
-        return sum(len(png) for png in self.images.values())
+        return sum(len(data) for data in self.images.values()) + sum(len(data) for data in self.variants)
 
     @classmethod
     def encode(
-        cls, result: ColorizeResult, outputs: tuple[str, ...] = ("color_layer",), cancelled: Callable[[], bool] | None = None
+        cls, result: ColorizeResult, outputs: tuple[str, ...] = ("color_layer",), cancelled: Callable[[], bool] | None = None,
+        encoding: str = "png",
     ) -> "StoredResult":
         h, w = result.color_layer.shape[:2]
+        if encoding == "frames":
+            from .transport import rgba_bands_zlib as pack
+        else:
+            pack = encode_png
         images = {}
         for name in outputs:  # only what was asked for: each encode of a full page takes seconds
             if cancelled is not None and cancelled():
                 raise Cancelled()
-            images[name] = encode_png(result.color_layer if name == "color_layer" else result.composite)
-        return cls(images, w, h, result.model_version, result.seconds)
+            images[name] = pack(result.color_layer if name == "color_layer" else result.composite)
+        variants = []
+        for layer in getattr(result, "variants", None) or []:
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+            variants.append(pack(layer))
+        return cls(images, w, h, result.model_version, result.seconds, encoding, variants)
 
 
 @dataclass
 class Job:
     request: ColorizeRequest
     outputs: tuple[str, ...] = ("color_layer",)  # the images its result carries
+    encoding: str = "png"  # how its result is kept and answered: "png" (JSON) or "frames"
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     status: str = "queued"  # queued | running | cancelling | done | failed | cancelled
     progress: float = 0.0
@@ -89,8 +106,8 @@ class Admission:
         self._runner = runner
         self.job: Job | None = None
 
-    def submit(self, request: ColorizeRequest, outputs: tuple[str, ...] = ("color_layer",)) -> Job:
-        self.job = self._runner._enqueue(request, outputs, self)
+    def submit(self, request: ColorizeRequest, outputs: tuple[str, ...] = ("color_layer",), encoding: str = "png") -> Job:
+        self.job = self._runner._enqueue(request, outputs, self, encoding)
         return self.job
 
 
@@ -137,14 +154,16 @@ class JobRunner:
                 with self._lock:
                     self._reserved -= 1
 
-    def _enqueue(self, request: ColorizeRequest, outputs: tuple[str, ...], admission: Admission | None) -> Job:
+    def _enqueue(
+        self, request: ColorizeRequest, outputs: tuple[str, ...], admission: Admission | None, encoding: str = "png"
+    ) -> Job:
         with self._lock:
             if admission is not None:
                 self._reserved -= 1
             else:
                 self._forget_old()
                 self._check_room()
-            job = Job(request=request, outputs=outputs)
+            job = Job(request=request, outputs=outputs, encoding=encoding)
             self._jobs[job.id] = job
             self._order.append(job.id)
         self._queue.put(job)
@@ -264,7 +283,7 @@ class JobRunner:
             try:
                 cancelled = lambda job=job: job.cancel_requested  # noqa: E731
                 result = self._run(job.request, progress=progress, cancelled=cancelled)
-                stored = None if job.cancel_requested else StoredResult.encode(result, job.outputs, cancelled)
+                stored = None if job.cancel_requested else StoredResult.encode(result, job.outputs, cancelled, job.encoding)
                 del result  # the arrays: only the PNG bytes are kept
             except Cancelled:
                 stored = None

@@ -18,11 +18,13 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import API_VERSION, __version__
@@ -30,6 +32,8 @@ from .imageio import ImageError, check_page_size, decode_hints, decode_ink, deco
 from .jobs import Job, JobRunner, QueueFull, StoredResult
 from .options import schema
 from .request import ColorizeOptions, ColorizeRequest, RequestError
+from . import transport
+from .transport import FrameError, FrameImage
 
 MAX_BODY_BYTES = 400 * 1024 * 1024  # a 6000x8500 page with hints and references, base64, fits
 MAX_REFERENCES = 8
@@ -67,24 +71,30 @@ def _b64(data: str, what: str) -> bytes:
         raise ApiError(400, f"{what}: not valid base64") from None
 
 
+def _image(value: Any, what: str) -> Any:
+    """An image opened, its header checked, nothing decoded: base64 from a JSON body, or the blob
+    that stands for it in a frames body (`transport.FrameImage`), taken as it is."""
+    return value if isinstance(value, FrameImage) else open_image(_b64(value, what), what)
+
+
 _decoding = threading.Lock()  # one request's images decoded at a time: their temporaries never add up
 
 
-def submit_request(runner: JobRunner, body: ColorizeBody) -> Job:
+def submit_request(runner: JobRunner, body: ColorizeBody, encoding: str = "png") -> Job:
     """Check everything cheap first (base64, image headers, sizes, options), then take a queue
     place, and only then decode the pixels: a busy server or a bad request costs no decoding."""
     if len(body.references) > MAX_REFERENCES:
         raise ApiError(400, f"at most {MAX_REFERENCES} references")
     try:
-        ink = open_image(_b64(body.ink, "ink"), "ink")
+        ink = _image(body.ink, "ink")
         check_page_size(*ink.size)
-        hints = open_image(_b64(body.hints, "hints"), "hints") if body.hints else None
+        hints = _image(body.hints, "hints") if body.hints else None
         if hints is not None and hints.size != ink.size:
             raise RequestError(
                 f"hints are {hints.size[0]}x{hints.size[1]} but the ink is {ink.size[0]}x{ink.size[1]}; "
                 "they must be the same size"
             )
-        references = [open_image(_b64(r, f"reference {i + 1}"), f"reference {i + 1}") for i, r in enumerate(body.references)]
+        references = [_image(r, f"reference {i + 1}") for i, r in enumerate(body.references)]
         options = ColorizeOptions.from_dict(body.options)
     except (ImageError, RequestError, TypeError) as exc:
         raise ApiError(400, str(exc)) from None
@@ -98,7 +108,7 @@ def submit_request(runner: JobRunner, body: ColorizeBody) -> Job:
                     options=options,
                 )
             del ink, hints, references  # the decoded arrays are all the job needs
-            return admission.submit(request, outputs=tuple(dict.fromkeys(body.outputs)))
+            return admission.submit(request, outputs=tuple(dict.fromkeys(body.outputs)), encoding=encoding)
     except QueueFull as exc:
         raise ApiError(503, str(exc), position=exc.waiting + 1) from None
     except (ImageError, RequestError, TypeError) as exc:
@@ -115,6 +125,27 @@ def result_json(result: StoredResult) -> dict[str, Any]:
         "model_version": result.model_version,
         "seconds": result.seconds,
     }
+
+
+def frames_body(data: bytes) -> ColorizeBody:
+    """A frames body -> the ColorizeBody a JSON body would make (images: `transport.FrameImage`)."""
+    try:
+        return transport.body_from_frames(data, ColorizeBody)
+    except FrameError as exc:
+        raise ApiError(400, str(exc)) from None
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]) from None
+
+
+class FramesRoute(APIRoute):
+    """A route only frames bodies take (Content-Type application/x-mangacolor-frames); any other body
+    goes on to the JSON route of the same path."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match != Match.NONE and not transport.is_frames(Headers(scope=scope).get("content-type")):
+            return Match.NONE, {}
+        return match, child
 
 
 def job_json(runner: JobRunner, job: Job) -> dict[str, Any]:
@@ -244,11 +275,26 @@ def create_app(
             "api_version": API_VERSION,
             "device": device_name,
             "model_version": model_version,
+            "frames": True,  # speaks application/x-mangacolor-frames (transport.py)
         }
 
     @app.get(f"/{API_VERSION}/options")
     def options() -> dict[str, Any]:
         return {"options": schema(ColorizeOptions)}
+
+    async def create_job_frames(request: Request) -> dict[str, Any]:
+        body = await run_in_threadpool(frames_body, await request.body())
+        return job_json(runner, await run_in_threadpool(submit_request, runner, body, "frames"))
+
+    async def colorize_frames(request: Request) -> Any:
+        body = await run_in_threadpool(frames_body, await request.body())
+        return await colorize_sync(body, request, "frames")
+
+    # Frames first: these routes take only frames bodies, JSON goes on to the routes below.
+    for path, endpoint, code in ((f"/{API_VERSION}/jobs", create_job_frames, 202), (f"/{API_VERSION}/colorize", colorize_frames, 200)):
+        app.router.add_api_route(
+            path, endpoint, methods=["POST"], status_code=code, include_in_schema=False, route_class_override=FramesRoute
+        )
 
     @app.post(f"/{API_VERSION}/jobs", status_code=202)
     def create_job(body: ColorizeBody) -> dict[str, Any]:
@@ -264,15 +310,21 @@ def create_app(
     def job_status(job_id: str) -> dict[str, Any]:
         return job_json(runner, find(job_id))
 
+    def answer(result: StoredResult, accept: str | None) -> Any:
+        """A frames job's result, or any result asked for with Accept: frames, answers frames."""
+        if result.encoding == "frames" or transport.wants_frames(accept):
+            return Response(transport.result_frames(result), media_type=transport.CONTENT_TYPE)
+        return result_json(result)
+
     @app.get(f"/{API_VERSION}/jobs/{{job_id}}/result")
-    def job_result(job_id: str) -> dict[str, Any]:
+    def job_result(job_id: str, request: Request) -> Any:
         job = find(job_id)
         if job.status != "done":
             raise ApiError(409, f"job is {job.status}" + (f": {job.error}" if job.error else ""), job_status=job.status)
         result = runner.take_result(job_id)
         if result is None:
             raise ApiError(410, f"no result for job {job_id}: {job.result_gone or 'it was dropped'}", job_status=job.status)
-        return result_json(result)
+        return answer(result, request.headers.get("accept"))
 
     @app.delete(f"/{API_VERSION}/jobs/{{job_id}}")
     def cancel_job(job_id: str) -> dict[str, Any]:
@@ -284,7 +336,10 @@ def create_app(
 
     @app.post(f"/{API_VERSION}/colorize")
     async def colorize_now(body: ColorizeBody, request: Request) -> Any:
-        job = await run_in_threadpool(submit_request, runner, body)
+        return await colorize_sync(body, request)
+
+    async def colorize_sync(body: ColorizeBody, request: Request, encoding: str = "png") -> Any:
+        job = await run_in_threadpool(submit_request, runner, body, encoding)
         loop = asyncio.get_running_loop()
         finished = asyncio.Event()
         job.when_done(lambda: loop.call_soon_threadsafe(finished.set))
@@ -303,7 +358,7 @@ def create_app(
             result = runner.take_result(job.id)
             if result is None:
                 raise ApiError(409, f"job done but {job.result_gone or 'its result was dropped'}")
-            return await run_in_threadpool(result_json, result)
+            return await run_in_threadpool(answer, result, request.headers.get("accept"))
         finally:
             runner.cancel(job.id)  # a synchronous job is nobody's to fetch later: forget it
 
