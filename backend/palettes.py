@@ -13,7 +13,8 @@ File format (``"format": "mangacolor-palette"``, version 1)::
     {"format": "mangacolor-palette", "version": 1, "name": "Pinoko",
      "source": "reference" | "hints" | "selection",
      "swatches": [{"rgb": "#d8a070", "share": 0.41}, ...],   # at most MAX_SWATCHES
-     "histogram": [216 numbers >= 0]}                       # renormalised on load
+     "histogram": [216 numbers >= 0],                      # renormalised on load
+     "weight": 1.0}                                        # optional, > 0: its share when blended with others
 
 Files come from users and other programs: every field is checked, and a bad one is a
 `PaletteError` that says what is wrong, never a crash.
@@ -52,6 +53,7 @@ class Palette:
     swatches: np.ndarray  # uint8 (N, 3) sRGB, N <= MAX_SWATCHES, most used first
     shares: np.ndarray  # float32 (N,): each swatch's share of the coloured pixels
     source: str = "reference"
+    weight: float = 1.0  # its weight when blended with references and other palettes (> 0)
 
     def swatches_lab(self) -> np.ndarray:
         """The swatches in CIE Lab, as the palette stage (`reference.match_palette`) takes them."""
@@ -60,7 +62,7 @@ class Palette:
         return color.rgb_to_lab(self.swatches.astype(np.float64) / 255.0)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "format": FORMAT,
             "version": VERSION,
             "name": self.name,
@@ -71,6 +73,9 @@ class Palette:
             ],
             "histogram": [round(float(v), 6) for v in self.histogram],
         }
+        if self.weight != 1.0:
+            out["weight"] = float(self.weight)
+        return out
 
 
 def _normalised(hist: np.ndarray) -> np.ndarray:
@@ -170,12 +175,16 @@ def palette_from_json(value: Any) -> Palette:
             raise PaletteError("a swatch's share is a number between 0 and 1")
         rgbs.append([int(hex_rgb[i : i + 2], 16) for i in (1, 3, 5)])
         shares.append(float(share))
+    weight = value.get("weight", 1.0)
+    if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not np.isfinite(weight) or weight <= 0:
+        raise PaletteError("a palette's weight is a positive number")
     return Palette(
         name,
         _normalised(hist_arr),
         np.asarray(rgbs, np.uint8).reshape(-1, 3),
         np.asarray(shares, np.float32),
         source,
+        float(weight),
     )
 
 

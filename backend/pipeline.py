@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from .balloons import find_balloons, white_balloons
-from .inputs import page_inputs, reference_vector
+from .colour_features import ColourPlan, run_plan, working_panel_labels
+from .inputs import page_inputs
 from .model import DEFAULT_WEIGHTS, ColorUNet, load_weights
-from .reference import hint_colours, match_palette, reference_colours
 from .request import ColorizeRequest, ColorizeResult, RequestError
 from .restore import colour_layer
 from .spread import clean_paper
@@ -215,23 +215,21 @@ def colorize(
         hint_rgb, hint_mask = resample_hints(request.hints, page.shape, checkpoint)
     else:
         hint_rgb, hint_mask = np.zeros(page.shape + (3,), np.float32), np.zeros(page.shape, bool)
-    global_vec = reference_vector(request.references, opts.reference_mode)
+    # The page's colour feature and each panel's (colour_features.py): one network run per distinct one.
+    plan = ColourPlan.of(request)
+    panel_labels = working_panel_labels(plan.panels, ink.shape, page.shape) if plan.panels else None
     if checkpoint is not None:
         checkpoint()
     inputs, spread = page_inputs(page, hint_rgb, hint_mask, checkpoint=checkpoint)
     stage("analyse", 0.2)
-    color_work = run_network(model, inputs, global_vec, checkpoint=checkpoint)
+    color_work = run_plan(plan, lambda vec: run_network(model, inputs, vec, checkpoint=checkpoint), panel_labels, checkpoint)
     if opts.keep_white:
         # Clean paper the paper seed won (margins, gutters, the background around figures, and
         # any of it that a hint could only reach through a gap in an outline) stays paper.
         color_work[spread.paper & clean_paper(page.ink, page.tone, page.line)] = 1.0
-    if opts.palette_strength > 0:
-        if checkpoint is not None:
-            checkpoint()
-        palette = np.concatenate([hint_colours(request.hints), reference_colours(request.references)])
-        if checkpoint is not None:
-            checkpoint()
-        color_work = match_palette(color_work, spread.regions, spread.mask, palette, opts.palette_strength, spread.paper)
+    color_work = plan.palette_stage(
+        color_work, spread.regions, spread.mask, spread.paper, request.hints, panel_labels, ink.shape, checkpoint
+    )
     stage("network", 0.7)
     # Speech balloons stay paper white unless a hint was painted inside them: colorists leave them
     # white, and the model cannot tell a balloon from a white shirt by its outline alone.

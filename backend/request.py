@@ -8,6 +8,9 @@ from typing import Any
 import numpy as np
 
 from .options import option, problem
+from .palettes import Palette
+
+MAX_PANELS = 64  # panels of one request (a page has a dozen; each distinct colour source costs a network run)
 
 
 class RequestError(ValueError):
@@ -53,6 +56,13 @@ class ColorizeOptions:
         min=0.0,
         max=1.0,
     )
+    dominant_scale: float = option(
+        1.0,
+        """0..1: Comicolorization's histogram adjustment: the most used colour of the references (often their
+        background) counts this much, so it does not flood the page; 1 = as the references have it.""",
+        min=0.0,
+        max=1.0,
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -70,21 +80,77 @@ class ColorizeOptions:
         return cls(**data)
 
 
+def _check_weights(weights: list[float] | tuple[float, ...] | None, n: int, where: str) -> None:
+    if weights is None:
+        return
+    if len(weights) != n:
+        raise RequestError(f"{where}: {len(weights)} reference weight(s) for {n} reference(s); give one per reference")
+    for w in weights:
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not np.isfinite(w) or w <= 0:
+            raise RequestError(f"{where}: reference weights must be positive numbers, not {w!r}")
+
+
+def _check_references(references: list[np.ndarray] | tuple[np.ndarray, ...], where: str) -> None:
+    for i, ref in enumerate(references):
+        if ref.ndim != 3 or ref.shape[2] != 3 or ref.size == 0:
+            raise RequestError(f"{where}reference {i + 1} must be a non-empty RGB image")
+
+
+@dataclass(frozen=True, eq=False)
+class ColourSources:
+    """Where one colour feature comes from: reference images (uint8 RGB, any size) with their
+    weights (None = all 1; Comicolorization's weighted histogram blending), and saved palettes
+    (`palettes.Palette`, each with its own weight). Empty: the model chooses the colours."""
+
+    references: tuple[np.ndarray, ...] = ()
+    weights: tuple[float, ...] | None = None
+    palettes: tuple[Palette, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "references", tuple(self.references))
+        object.__setattr__(self, "palettes", tuple(self.palettes))
+        if self.weights is not None:
+            object.__setattr__(self, "weights", tuple(self.weights))
+
+    @property
+    def empty(self) -> bool:
+        return not self.references and not self.palettes
+
+    def validate(self, where: str = "") -> None:
+        _check_references(self.references, where)
+        _check_weights(self.weights, len(self.references), where.rstrip(": ") or "references")
+        if not all(isinstance(p, Palette) for p in self.palettes):
+            raise RequestError(f"{where}palettes must be palettes.Palette")
+
+
+@dataclass(eq=False)
+class PanelInput:
+    """One panel of the page: its polygon in page pixels ((x, y) corners, at least 3) and its own
+    colour sources; None = the page's. Its colour feature acts inside the polygon only."""
+
+    polygon: list[tuple[int, int]]
+    colours: ColourSources | None = None
+
+
 @dataclass
 class ColorizeRequest:
     """Every input of one colorization, already decoded.
 
     ink: float32 HxW in [0, 1], 1 = paper. hints: uint8 HxWx4 RGBA of the same size (alpha > 0 = hint)
-    or None. references: uint8 RGB images of any size. draft: uint8 HxWx4 RGBA coloring draft
-    (reserved: refused until the drafting model lands). panels: reserved likewise.
+    or None. references: uint8 RGB images of any size, blended by `reference_weights` (None = equal)
+    with the histograms of `palettes`. draft: uint8 HxWx4 RGBA coloring draft (reserved: refused until
+    the drafting model lands). panels: None (the page as one) or the page's panels, each with its own
+    colour sources or the page's (`colour_features.py` colours each inside its polygon).
     """
 
     ink: np.ndarray
     hints: np.ndarray | None = None
     references: list[np.ndarray] = field(default_factory=list)
     draft: np.ndarray | None = None
-    panels: list[tuple[int, int, int, int]] | None = None
+    panels: list[PanelInput] | None = None
     options: ColorizeOptions = field(default_factory=ColorizeOptions)
+    reference_weights: list[float] | None = None
+    palettes: list[Palette] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.validate()  # a request is checked once, where it is made: the boundary (API, CLI, batch)
@@ -104,13 +170,37 @@ class ColorizeRequest:
                     f"hints are {self.hints.shape[1]}x{self.hints.shape[0]} but the ink is "
                     f"{self.ink.shape[1]}x{self.ink.shape[0]}; they must be the same size"
                 )
-        for i, ref in enumerate(self.references):
-            if ref.ndim != 3 or ref.shape[2] != 3 or ref.size == 0:
-                raise RequestError(f"reference {i + 1} must be a non-empty RGB image")
+        self.colours.validate()
         if self.draft is not None:
             raise RequestError("draft input is not available yet (coloring-draft model not shipped)")
         if self.panels is not None:
-            raise RequestError("per-panel references are not available yet")
+            self._validate_panels()
+
+    @property
+    def colours(self) -> ColourSources:
+        """The page's colour sources: its references, their weights and its palettes."""
+        return ColourSources(tuple(self.references), self.reference_weights, tuple(self.palettes))
+
+    def _validate_panels(self) -> None:
+        h, w = self.ink.shape
+        if len(self.panels) > MAX_PANELS:  # type: ignore[arg-type]
+            raise RequestError(f"{len(self.panels)} panels: at most {MAX_PANELS}")  # type: ignore[arg-type]
+        for i, panel in enumerate(self.panels or []):
+            where = f"panel {i + 1}: "
+            if not isinstance(panel, PanelInput):
+                raise RequestError(f"{where}must be a PanelInput")
+            if len(panel.polygon) < 3:
+                raise RequestError(f"{where}a polygon needs at least 3 points, got {len(panel.polygon)}")
+            pts = np.asarray(panel.polygon, np.float64)
+            if pts.ndim != 2 or pts.shape[1] != 2 or not np.isfinite(pts).all():
+                raise RequestError(f"{where}each point must be [x, y] numbers")
+            if (pts[:, 0] < 0).any() or (pts[:, 0] > w).any() or (pts[:, 1] < 0).any() or (pts[:, 1] > h).any():
+                raise RequestError(f"{where}a point lies outside the {w}x{h} page")
+            x, y = pts[:, 0], pts[:, 1]
+            if abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))) / 2 < 1.0:
+                raise RequestError(f"{where}the polygon has no area")
+            if panel.colours is not None:
+                panel.colours.validate(where)
 
 
 def multiply(color_layer: np.ndarray, ink: np.ndarray) -> np.ndarray:
