@@ -1,18 +1,20 @@
-"""Panel segmentation internals for backend.panels: gutter map, gutter-line splitting, insets.
+"""Panel segmentation internals for backend.panels: gutter lines, recursive cuts, insets.
 
-Everything here works on a page reduced to a fixed working size (`WORK_LONG` px on the long side), so
-the thresholds, written as fractions of that size, do not depend on the scan resolution.
+Everything here works on the page reduced to a fixed working size (`WORK_LONG` px on the long side);
+the thresholds are fractions of that size or of the page area, so they do not depend on the scan
+resolution.
 
-- White paper: brighter than a fraction of the paper level (robust to grey scans); ink: darker
-  than another fraction.
-- Gutters: white paper connected to the page border, after eroding the white by a small radius so
-  that a frame line with a hole of a pixel or two (JPEG, a broken line) still closes its panel.
-- Panels: the connected pieces of the rest (holes filled). Pieces that are several panels touching
-  (a narrow gutter, a balloon or some art crossing it) are split along straight gutter lines: a
-  band of paper crossing the piece from side to side, at any angle within ±`MAX_SLANT` degrees of
-  horizontal or vertical, with a frame line (mostly ink) on both sides; recursively, best line first.
-- Insets: a ring of white paper inside a panel enclosing a large, mostly non-white, rectangular
-  region, i.e. a panel with its own gutter around it, drawn over another panel.
+- Paper: brighter than 0.8 x the paper level (the 97th percentile, robust to grey scans); ink:
+  darker than 0.5 x. Content: non-paper pixels without specks.
+- The page (trimmed to its content, leaving out marks apart from the panels) is cut recursively
+  along gutter lines, XY-cut style but at any angle within MAX_SLANT degrees of level: a band of
+  paper crossing the region, a frame line beside it, content on both sides, open at both ends.
+  The angles tried are 0 and those of the long straight ink lines in the region (probabilistic
+  Hough at a quarter degree): gutters run along frame lines. Best-scoring band first.
+- Each region left is a convex polygon; trimmed to its content, it is a panel. Panels bleeding off
+  the page keep the page edge as their side.
+- Insets: a ring of paper inside a panel enclosing a large, mostly non-white, rectangular region
+  (a panel with its own gutter, drawn over another panel).
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ import cv2
 import numpy as np
 
 WORK_LONG = 1000  # working resolution, long side in px
-CLOSE_GAP = 0.002  # frame gaps closed: radius as a fraction of the long side
+CLOSE_GAP = 0.002  # insets: white ring eroded by this radius (fraction of the long side)
 MIN_PANEL = 0.01  # smallest panel, fraction of the page area
 MAX_SLANT = 12  # degrees: slanted gutters searched within this of horizontal/vertical
-GUTTER_WHITE = 0.8  # a gutter line is at least this much paper (or outside the piece)
+GUTTER_WHITE = 0.8  # a gutter line is at least this much paper
 FRAME_INK = 0.4  # the frame line beside it is at least this much ink
 FRAME_REACH = 0.008  # the frame line lies within this fraction of the long side of the gutter band
 WIDE_GUTTER = 0.025  # a band this wide (fraction of the long side) needs a frame line on one side only
@@ -40,7 +42,8 @@ MIN_SIDE = 0.03  # a panel is at least this wide and high, fraction of the long 
 INSET_MIN = 0.03  # an inset is at least this fraction of the page area
 INSET_RECT = 0.85  # area / min-area-rectangle area of an inset
 INSET_RING = 0.6  # white ring area at most this fraction of the enclosed area
-INSET_INK = 0.5  # enclosed region at least this much non-white
+INSET_INK = 0.25  # enclosed region at least this much non-white (a text box is mostly white)
+INSET_MAX = 0.6  # an inset covers at most this fraction of its panel (else it is the panel's own art)
 
 
 def work_image(page: np.ndarray) -> tuple[np.ndarray, float]:
@@ -68,34 +71,6 @@ def paper_and_ink(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _disk(r: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-
-
-def gutter_map(white: np.ndarray) -> np.ndarray:
-    """White paper connected to the page border (frames with small gaps closed)."""
-    r = max(1, round(CLOSE_GAP * max(white.shape)))
-    we = cv2.erode(white.astype(np.uint8), _disk(r))
-    pad = np.pad(we, 1, constant_values=1)
-    mask = np.zeros((pad.shape[0] + 2, pad.shape[1] + 2), np.uint8)
-    cv2.floodFill(pad, mask, (0, 0), 2, flags=4)
-    gut = (pad == 2)[1:-1, 1:-1].astype(np.uint8)
-    return (cv2.dilate(gut, _disk(r)) & white).astype(bool)
-
-
-def fill_holes(m: np.ndarray) -> np.ndarray:
-    pad = np.pad(m.astype(np.uint8), 1)
-    mask = np.zeros((pad.shape[0] + 2, pad.shape[1] + 2), np.uint8)
-    cv2.floodFill(pad, mask, (0, 0), 2, flags=4)
-    return (pad != 2)[1:-1, 1:-1]
-
-
-def pieces(mask: np.ndarray, min_area: float) -> list[np.ndarray]:
-    """Connected pieces (4-connected) of a mask with at least min_area px, holes filled."""
-    n, lab, st, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=4)
-    out = []
-    for i in range(1, n):
-        if st[i, cv2.CC_STAT_AREA] >= min_area:
-            out.append(fill_holes(lab == i))
-    return out
 
 
 def raster(poly: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -140,16 +115,17 @@ def content_map(white: np.ndarray) -> np.ndarray:
     return keep[lab]
 
 
-def _bands(stack: np.ndarray, ang: float, px: dict, min_area: float, strict: bool):
-    """Gutter bands across a crop (channels white, ink, region) rotated by ang.
+def _bands(stack: np.ndarray, ang: float, px: dict, min_area: float):
+    """Gutter bands across a crop (channels white, ink, region, content) rotated by ang.
 
     Returns [(score, a, b)] (rows a..b of the rotated crop are the band), the rotation and its size.
-    Not strict (the coarse angle search): any band of paper that leaves min_area on both sides,
-    scored by its width. Strict: also a frame line beside it (on both sides, or on one side of a wide
-    band) and open ends (paper where it meets the region's edge: a gap between balloons or figures
-    inside a panel runs into the panel's frame instead).
+    A band: rows of at least GUTTER_WHITE paper across the region, at least MIN_GUTTER wide, with
+    content on both sides, a frame line beside it (within `reach`, on both sides, or on one side of
+    a wide band) and open ends (paper where it meets the region's edge: a gap between balloons or
+    figures inside a panel runs into the panel's frame instead). A wide band must also be crossed by
+    no straight line (the white inside of a panel between two other panels' frames).
     """
-    reach, wide, end_px, min_gutter = px["reach"], px["wide"], px["end"], px["gutter"]
+    reach, wide, end_px, min_gutter, min_side = px["reach"], px["wide"], px["end"], px["gutter"], px["side"]
     h, w = stack.shape[:2]
     D = int(np.ceil(np.hypot(h, w))) + 2
     M = cv2.getRotationMatrix2D((w / 2, h / 2), ang, 1.0)
@@ -167,8 +143,6 @@ def _bands(stack: np.ndarray, ang: float, px: dict, min_area: float, strict: boo
     inf = (r[..., 1] & reg).sum(axis=1, dtype=np.int32) / nn
     cs = np.concatenate([[0], np.cumsum((r[..., 3] & reg).sum(axis=1, dtype=np.int64))])
     side_min = SIDE_CONTENT * min_area
-    if not strict:  # a level line smeared over a few rows by the coarse angle step: sum, wider reach
-        reach += int(np.ceil(np.tan(np.radians(0.5)) * n.max()))
     first, last = rows[0], rows[-1]
     good = valid & (wf >= GUTTER_WHITE)
     y = first
@@ -186,8 +160,11 @@ def _bands(stack: np.ndarray, ang: float, px: dict, min_area: float, strict: boo
         if width < min_gutter:
             continue
         above, below = inf[max(first, a - reach):a], inf[b + 1:min(last + 1, b + 1 + reach)]
-        ia, ib = (above.sum(), below.sum()) if not strict else (above.max(initial=0.0), below.max(initial=0.0))
+        ia, ib = above.max(initial=0.0), below.max(initial=0.0)
         if not (min(ia, ib) >= FRAME_INK or (max(ia, ib) >= FRAME_INK and width >= wide)):
+            continue
+        # a framed side is a panel, not a sliver (the frame line of this very panel, cut off)
+        if (ia >= FRAME_INK and a - first < min_side) or (ib >= FRAME_INK and last - b < min_side):
             continue
         band = reg[a:b + 1].astype(bool)
         f = np.argmax(band, axis=1)
@@ -198,16 +175,11 @@ def _bands(stack: np.ndarray, ang: float, px: dict, min_area: float, strict: boo
         open_f = wb[rr, np.minimum(f[:, None] + k, D - 1)].all(axis=1).any()
         open_l = wb[rr, np.maximum(l[:, None] - k, 0)].all(axis=1).any()
         if width >= wide:
-            # A wide band must be open at both ends and crossed by no straight line: otherwise it is
-            # the white inside of a panel (a figure on blank paper) between two other panels' frames.
             if not (open_f and open_l):
                 continue
             if (((r[a:b + 1, :, 1] & reg[a:b + 1]).sum(axis=0)) >= 0.9 * width).any():
                 continue
         elif not ((open_f and open_l) or ((open_f or open_l) and min(ia, ib) >= STRONG_FRAME)):
-            continue
-        if not strict:
-            out.append((float(width), a, b))
             continue
         out.append((float(min(ia, ib) + 0.5 * wf[a:b + 1].mean() + 0.02 * min(width, 15)), a, b))
     return out, M, D
@@ -238,8 +210,8 @@ def find_cut(poly: np.ndarray, white: np.ndarray, ink: np.ndarray, content: np.n
     """The best straight gutter across convex region `poly`: (score, (p, q, inside_a), (p, q, inside_b)) or None.
 
     Each side is a half-plane (line p-q, a point on the kept side); the band between them is gutter.
-    Angles: a coarse search (1 degree) for bands of paper, then 0.25 degree steps around the three
-    best angles with the full test (a frame line is thin: it must be level to within a pixel or two).
+    Angles tried: level, and those of the long straight ink lines (frame lines) in the region, each
+    +- a quarter degree (a thin frame line must be level to within a pixel or two).
     """
     H, W = white.shape
     x0, y0 = np.floor(poly.min(axis=0)).astype(int).clip(0)
@@ -253,6 +225,7 @@ def find_cut(poly: np.ndarray, white: np.ndarray, ink: np.ndarray, content: np.n
         "wide": round(WIDE_GUTTER * long_side),
         "end": max(2, round(OPEN_END * long_side)),
         "gutter": max(1, round(MIN_GUTTER * long_side)),
+        "side": round(MIN_SIDE * long_side),
     }
     best = None
     for transpose in (False, True):
@@ -260,24 +233,23 @@ def find_cut(poly: np.ndarray, white: np.ndarray, ink: np.ndarray, content: np.n
         fine = {0.0, -0.25, 0.25}
         for ang0 in _line_angles(st[..., 1] & st[..., 2]):
             fine |= {ang0 - 0.25, ang0, ang0 + 0.25}
-        if True:
-            for ang in sorted(fine):
-                bands, M, D = _bands(st, float(ang), px, min_area, True)
-                if not bands:
-                    continue
-                sc, a, b = max(bands)
-                sc -= 0.002 * abs(ang)
-                if best is not None and sc <= best[0]:
-                    continue
-                Mi = cv2.invertAffineTransform(M)
+        for ang in sorted(fine):
+            bands, M, D = _bands(st, float(ang), px, min_area)
+            if not bands:
+                continue
+            sc, a, b = max(bands)
+            sc -= 0.002 * abs(ang)
+            if best is not None and sc <= best[0]:
+                continue
+            Mi = cv2.invertAffineTransform(M)
 
-                def orig(u: float, v: float, Mi=Mi, transpose=transpose) -> np.ndarray:
-                    x, y = Mi @ np.array([u, v, 1.0])
-                    return np.array([y, x] if transpose else [x, y]) + [x0, y0]
+            def orig(u: float, v: float, Mi=Mi, transpose=transpose) -> np.ndarray:
+                x, y = Mi @ np.array([u, v, 1.0])
+                return np.array([y, x] if transpose else [x, y]) + [x0, y0]
 
-                side_a = (orig(0, a - 0.5), orig(D, a - 0.5), orig(D / 2, a - 5))
-                side_b = (orig(0, b + 0.5), orig(D, b + 0.5), orig(D / 2, b + 5))
-                best = (sc, side_a, side_b)
+            side_a = (orig(0, a - 0.5), orig(D, a - 0.5), orig(D / 2, a - 5))
+            side_b = (orig(0, b + 0.5), orig(D, b + 0.5), orig(D / 2, b + 5))
+            best = (sc, side_a, side_b)
     return best
 
 
@@ -340,7 +312,7 @@ def segment(white: np.ndarray, ink: np.ndarray, content: np.ndarray, min_area: f
 
 def insets(m: np.ndarray, white: np.ndarray) -> list[np.ndarray]:
     """Inset panels inside panel mask m: regions enclosed by a thin ring of white paper."""
-    page_area = m.size
+    page_area, panel_area = m.size, float(m.sum())
     r = max(1, round(CLOSE_GAP * max(m.shape)))
     w = cv2.erode((white & m).astype(np.uint8), _disk(r))
     contours, hier = cv2.findContours(w, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
@@ -352,7 +324,7 @@ def insets(m: np.ndarray, white: np.ndarray) -> list[np.ndarray]:
             continue
         hole = contours[i]
         area = cv2.contourArea(hole)
-        if area < INSET_MIN * page_area:
+        if area < INSET_MIN * page_area or area > INSET_MAX * panel_area:
             continue
         (_, (rw, rh), _) = cv2.minAreaRect(hole)
         if area < INSET_RECT * rw * rh:
