@@ -7,11 +7,11 @@ import sys
 import time
 from pathlib import Path
 
+from .colour_cli import add_colour_flags, load_panels, sources_from_args
 from .options import add_cli_flags, from_cli
 from .request import ColorizeOptions, ColorizeRequest, RequestError
 
 NOT_YET = {
-    "--panels": "per-panel references (automatic panel segmentation) are not available yet",
     "--variants": "sampling several colourings from the coloring latent space is not available yet",
     "--seed": "--seed only matters with --variants, which is not available yet",
     "--draft": "coloring-draft input is not available yet",
@@ -22,7 +22,12 @@ def colorize_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m backend colorize", description="Colorize one B/W page.")
     p.add_argument("ink", type=Path, help="the B/W page (L, LA, RGB, RGBA; 1, 8 or 16 bit)")
     p.add_argument("--hints", type=Path, help="RGBA hint layer of the same size; alpha > 0 marks a hint")
-    p.add_argument("--reference", type=Path, action="append", default=[], help="colour reference image (repeatable)")
+    add_colour_flags(p)
+    p.add_argument(
+        "--panels", metavar="auto|FILE.json",
+        help="colorize panel by panel: 'auto' detects the panels; a panels file (python -m backend panels PAGE --json) "
+        "may give each panel its own references and palettes (the others use the page's)",
+    )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("-o", "--output", type=Path, required=True, help="RGB result: colour under the ink")
     p.add_argument("--color-layer", type=Path, help="also write the colour layer alone (RGBA, for Multiply under the ink)")
@@ -41,7 +46,7 @@ def cmd_colorize(argv: list[str]) -> int:
 
     from PIL import Image
 
-    from .imageio import ImageError, check_output_file, load_hints, load_ink, load_reference
+    from .imageio import ImageError, check_output_file, load_hints, load_ink
     from .pipeline import colorize, get_model
 
     t0 = time.perf_counter()
@@ -50,10 +55,15 @@ def cmd_colorize(argv: list[str]) -> int:
         check_output_file(args.output, "-o")
         if args.color_layer:
             check_output_file(args.color_layer, "--color-layer", mode="RGBA")
+        ink = load_ink(args.ink)
+        colours = sources_from_args(args.reference, args.palette)
         request = ColorizeRequest(
-            ink=load_ink(args.ink),
+            ink=ink,
             hints=load_hints(args.hints) if args.hints else None,
-            references=[load_reference(r) for r in args.reference],
+            references=list(colours.references),
+            reference_weights=list(colours.weights) if colours.weights is not None else None,
+            palettes=list(colours.palettes),
+            panels=load_panels(args.panels, ink) if args.panels else None,
             options=from_cli(ColorizeOptions, args),
         )
         model = get_model(args.device)
@@ -115,11 +125,22 @@ def cmd_serve(argv: list[str]) -> int:
     return 0
 
 
+def cmd_panels(argv: list[str]) -> int:
+    from .panels import add_cli, run_cli
+
+    p = argparse.ArgumentParser(prog="python -m backend")
+    add_cli(p.add_subparsers())
+    return run_cli(p.parse_args(["panels", *argv]))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"colorize": cmd_colorize, "serve": cmd_serve, "batch": None, "bench": None, "train": None}
+    commands = {
+        "colorize": cmd_colorize, "serve": cmd_serve, "batch": None, "bench": None, "train": None,
+        "panels": cmd_panels, "palette": None,
+    }
     if not argv or argv[0] not in commands:
-        print("usage: python -m backend {colorize,serve,batch,bench,train} ...", file=sys.stderr)
+        print("usage: python -m backend {colorize,serve,batch,bench,train,panels,palette} ...", file=sys.stderr)
         return 2
     name, rest = argv[0], argv[1:]
     if name == "batch":
@@ -130,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         from .bench import main as bench_main
 
         return bench_main(rest)
+    if name == "palette":
+        from .colour_cli import cmd_palette
+
+        return cmd_palette(rest)
     if name == "train":
         from .train import main as train_main
 

@@ -90,9 +90,11 @@ def _swatches_with_shares(lab_centres: np.ndarray, lab_pixels: np.ndarray) -> tu
     nearest = np.argmin(((lab_pixels[:, None, :] - lab_centres[None]) ** 2).sum(-1), axis=1)
     shares = np.bincount(nearest, minlength=len(lab_centres)).astype(np.float64)
     shares /= max(shares.sum(), 1.0)
+    rgb = np.clip(np.round(color.lab_to_rgb(lab_centres) * 255.0), 0, 255).astype(np.uint8)
+    rgb, inverse = np.unique(rgb, axis=0, return_inverse=True)  # k-means on few colours repeats a centre
+    shares = np.bincount(inverse.ravel(), weights=shares, minlength=len(rgb))
     order = np.argsort(-shares, kind="stable")
-    rgb = np.clip(np.round(color.lab_to_rgb(lab_centres[order]) * 255.0), 0, 255).astype(np.uint8)
-    return rgb, shares[order].astype(np.float32)
+    return rgb[order], shares[order].astype(np.float32)
 
 
 def _checked_name(name: str) -> str:
@@ -126,6 +128,22 @@ def palette_from_image(rgb: np.ndarray, name: str, mask: np.ndarray | None = Non
     lab = color.rgb_to_lab(pixels.reshape(-1, 3)[:: max(1, pixels.size // 3 // 20000)].astype(np.float64) / 255.0)
     swatches, shares = _swatches_with_shares(centres, lab)
     return Palette(_checked_name(name), hist, swatches, shares, source)
+
+
+def palette_from_rgba(rgba: np.ndarray, name: str, source: str = "reference") -> Palette:
+    """An RGBA image as the plugin sends it (a reference layer, a selection of a coloured page with
+    everything outside it transparent, or a hint layer): transparent pixels are not part of it."""
+    rgba = np.asarray(rgba)
+    if source not in SOURCES:
+        raise PaletteError(f"palette source must be one of {', '.join(SOURCES)}")
+    if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8 or rgba.size == 0:
+        raise PaletteError("a palette is taken from a non-empty 8-bit RGBA image")
+    if source == "hints":
+        return palette_from_hints(rgba, name)
+    alpha = rgba[..., 3] > 0
+    if not alpha.any():
+        raise PaletteError("the image is fully transparent: nothing to take colours from")
+    return palette_from_image(np.ascontiguousarray(rgba[..., :3]), name, None if alpha.all() else alpha, source)
 
 
 def palette_from_hints(hints: np.ndarray, name: str) -> Palette:
