@@ -1,6 +1,7 @@
 """Colorize a whole chapter: a folder of pages, or a .cbz/.zip archive.
 
-Every page gets the same references, so a character keeps its colours across the chapter.
+Every page gets the same references and palettes (one palette set for the chapter), so a character
+keeps its colours across the chapter.
 Finished pages are skipped on a rerun (resumable); a bad page is reported and skipped, never fatal.
 
 Archives come from anywhere, so their member names and sizes are not trusted: output names are
@@ -25,7 +26,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from .imageio import ImageError, load_hints, load_ink, load_reference
+from .colour_cli import add_colour_flags, sources_from_args
+from .imageio import ImageError, load_hints, load_ink
 from .options import add_cli_flags, from_cli
 from .request import ColorizeOptions, ColorizeRequest, RequestError
 
@@ -215,7 +217,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m backend batch", description=__doc__)
     p.add_argument("source", type=Path, help="folder of pages, or CHAPTER.cbz / CHAPTER.zip")
     p.add_argument("-o", "--output", type=Path, required=True, help="folder for colour pages and colour layers")
-    p.add_argument("--reference", type=Path, action="append", default=[], help="colour reference for every page (repeatable)")
+    add_colour_flags(p, "every page")
     p.add_argument("--hints-dir", type=Path, help="folder of hint layers named like the pages (NAME.png or NAME_hints.png)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--force", action="store_true", help="redo pages that are already done")
@@ -234,7 +236,7 @@ def main(argv: list[str]) -> int:
         pages = list_pages(args.source, exclude=args.output)
         if not pages:
             raise BatchError(f"no pages found in {args.source}")
-        references = [load_reference(r) for r in args.reference]
+        colours = sources_from_args(args.reference, args.palette)  # one set for the whole chapter
         options = from_cli(ColorizeOptions, args)
         layers_dir = prepare_output(args.output)  # before the model's load and the first page
         model = get_model(args.device)
@@ -258,7 +260,12 @@ def main(argv: list[str]) -> int:
                         if candidate.exists():
                             hints = load_hints(candidate)
                             break
-                result = colorize(ColorizeRequest(ink=ink, hints=hints, references=references, options=options), model=model)
+                request = ColorizeRequest(
+                    ink=ink, hints=hints, references=list(colours.references), palettes=list(colours.palettes),
+                    reference_weights=list(colours.weights) if colours.weights is not None else None, options=options,
+                )
+                result = colorize(request, model=model)
+                del request
                 del ink, hints
                 write_png(result.color_layer, layer_out)
                 write_png(result.composite, out)
