@@ -80,7 +80,7 @@ class ColorizeOptions:
         return cls(**data)
 
 
-def _check_weights(weights: list[float] | tuple[float, ...] | None, n: int, where: str) -> None:
+def check_weights(weights: list[float] | tuple[float, ...] | None, n: int, where: str) -> None:
     if weights is None:
         return
     if len(weights) != n:
@@ -118,7 +118,7 @@ class ColourSources:
 
     def validate(self, where: str = "") -> None:
         _check_references(self.references, where)
-        _check_weights(self.weights, len(self.references), where.rstrip(": ") or "references")
+        check_weights(self.weights, len(self.references), where.rstrip(": ") or "references")
         if not all(isinstance(p, Palette) for p in self.palettes):
             raise RequestError(f"{where}palettes must be palettes.Palette")
 
@@ -130,6 +130,32 @@ class PanelInput:
 
     polygon: list[tuple[int, int]]
     colours: ColourSources | None = None
+
+
+def check_panels(panels: list[PanelInput], shape: tuple[int, int]) -> None:
+    """Raise RequestError unless every panel's polygon is at least 3 finite points on the page
+    (h, w) enclosing some area, and there are at most MAX_PANELS (cheap: the API checks this
+    before it decodes any image)."""
+    h, w = shape
+    if len(panels) > MAX_PANELS:
+        raise RequestError(f"{len(panels)} panels: at most {MAX_PANELS}")
+    for i, panel in enumerate(panels):
+        where = f"panel {i + 1}: "
+        if not isinstance(panel, PanelInput):
+            raise RequestError(f"{where}must be a PanelInput")
+        if len(panel.polygon) < 3:
+            raise RequestError(f"{where}a polygon needs at least 3 points, got {len(panel.polygon)}")
+        try:
+            pts = np.asarray(panel.polygon, np.float64)
+        except (TypeError, ValueError):
+            raise RequestError(f"{where}each point must be [x, y] numbers") from None
+        if pts.ndim != 2 or pts.shape[1] != 2 or not np.isfinite(pts).all():
+            raise RequestError(f"{where}each point must be [x, y] numbers")
+        if (pts[:, 0] < 0).any() or (pts[:, 0] > w).any() or (pts[:, 1] < 0).any() or (pts[:, 1] > h).any():
+            raise RequestError(f"{where}a point lies outside the {w}x{h} page")
+        x, y = pts[:, 0], pts[:, 1]
+        if abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))) / 2 < 1.0:
+            raise RequestError(f"{where}the polygon has no area")
 
 
 @dataclass
@@ -182,25 +208,10 @@ class ColorizeRequest:
         return ColourSources(tuple(self.references), self.reference_weights, tuple(self.palettes))
 
     def _validate_panels(self) -> None:
-        h, w = self.ink.shape
-        if len(self.panels) > MAX_PANELS:  # type: ignore[arg-type]
-            raise RequestError(f"{len(self.panels)} panels: at most {MAX_PANELS}")  # type: ignore[arg-type]
+        check_panels(self.panels or [], self.ink.shape)
         for i, panel in enumerate(self.panels or []):
-            where = f"panel {i + 1}: "
-            if not isinstance(panel, PanelInput):
-                raise RequestError(f"{where}must be a PanelInput")
-            if len(panel.polygon) < 3:
-                raise RequestError(f"{where}a polygon needs at least 3 points, got {len(panel.polygon)}")
-            pts = np.asarray(panel.polygon, np.float64)
-            if pts.ndim != 2 or pts.shape[1] != 2 or not np.isfinite(pts).all():
-                raise RequestError(f"{where}each point must be [x, y] numbers")
-            if (pts[:, 0] < 0).any() or (pts[:, 0] > w).any() or (pts[:, 1] < 0).any() or (pts[:, 1] > h).any():
-                raise RequestError(f"{where}a point lies outside the {w}x{h} page")
-            x, y = pts[:, 0], pts[:, 1]
-            if abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))) / 2 < 1.0:
-                raise RequestError(f"{where}the polygon has no area")
             if panel.colours is not None:
-                panel.colours.validate(where)
+                panel.colours.validate(f"panel {i + 1}: ")
 
 
 def multiply(color_layer: np.ndarray, ink: np.ndarray) -> np.ndarray:
