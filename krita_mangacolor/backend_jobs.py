@@ -7,6 +7,7 @@ forgotten are never called; a job the backend created from an upload that finish
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -16,6 +17,8 @@ from .qt import QObject, QTimer
 from .settings import token_path
 
 POLL_MS = 500
+FAST_POLL_MS = 40  # the first polls come quickly: a job waits at most ~10 % of its time for the poll that sees it done
+FRAMES = "application/x-mangacolor-frames"
 
 
 @dataclass
@@ -57,15 +60,19 @@ class Jobs(QObject):
         self._handlers: Optional[JobHandlers] = None
         self._pending: Any = None
         self._submitting = False
+        self._frames = False  # the job went up as frames: ask for its result as frames
+        self._since = 0.0
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._poll)
 
-    def submit(self, body: bytes, handlers: JobHandlers) -> None:
+    def submit(self, body: bytes, handlers: JobHandlers, content_type: str = "application/json") -> None:
         self.forget()
         self.job_id = None
         self._handlers = handlers
         self._submitting = True
+        self._frames = content_type == FRAMES
+        self._since = time.monotonic()
 
         def answer(r: Response) -> None:
             if handlers is not self._handlers:
@@ -76,7 +83,7 @@ class Jobs(QObject):
             self._submitting = False
             handlers.guard(self._submitted)(handlers, r)
 
-        self._pending = self.client.submit(body, answer)
+        self._pending = self.client.submit(body, answer, content_type)
 
     def _submitted(self, handlers: JobHandlers, r: Response) -> None:
         if not r.ok:
@@ -97,7 +104,8 @@ class Jobs(QObject):
         else:
             handlers.update(job)
             if handlers is self._handlers:
-                self._timer.start(self.poll_ms)
+                waited_ms = (time.monotonic() - self._since) * 1000
+                self._timer.start(int(min(self.poll_ms, max(FAST_POLL_MS, waited_ms * 0.1))))
 
     def _poll(self) -> None:
         handlers = self._handlers
@@ -130,7 +138,7 @@ class Jobs(QObject):
                 return
             handlers.result(r.raw)
 
-        self._pending = self.client.result(self.job_id, handlers.guard(answer), raw=True)
+        self._pending = self.client.result(self.job_id, handlers.guard(answer), raw=True, frames=self._frames)
 
     def forget(self) -> None:
         """Stop polling and call none of the current job's handlers again (the run ended)."""

@@ -15,6 +15,8 @@ from .qt import QNetworkAccessManager, QNetworkReply, QNetworkRequest, QObject, 
 from . import api
 from .settings import normalize_url
 
+JSON = "application/json"
+FRAMES_ACCEPT = "application/x-mangacolor-frames, application/json;q=0.5"  # errors still come as JSON
 HEALTH_TIMEOUT_MS = 3000
 TRANSFER_TIMEOUT_MS = 120_000  # no bytes moving for this long = the backend is stuck
 
@@ -74,10 +76,10 @@ class Client(QObject):
             self._net = QNetworkAccessManager(self)
         return self._net
 
-    def _request(self, path: str, timeout_ms: int | None, auth: bool) -> QNetworkRequest:
+    def _request(self, path: str, timeout_ms: int | None, auth: bool, content_type: str = JSON, accept: str = JSON) -> QNetworkRequest:
         req = QNetworkRequest(QUrl(self.base_url + path))
-        req.setHeader(QNetworkRequest.ContentTypeHeader, "application/json")
-        req.setRawHeader(b"Accept", b"application/json")
+        req.setHeader(QNetworkRequest.ContentTypeHeader, content_type)
+        req.setRawHeader(b"Accept", accept.encode("ascii"))
         if auth:
             token = self._token()
             if token:
@@ -86,8 +88,11 @@ class Client(QObject):
             req.setTransferTimeout(TRANSFER_TIMEOUT_MS)
         return req
 
-    def _send(self, method: str, path: str, body: bytes | None, callback: Callback | None, timeout_ms: int | None, raw: bool = False) -> Pending:
-        req = self._request(path, timeout_ms, auth=path != api.HEALTH)
+    def _send(
+        self, method: str, path: str, body: bytes | None, callback: Callback | None, timeout_ms: int | None,
+        raw: bool = False, content_type: str = JSON, accept: str = JSON,
+    ) -> Pending:
+        req = self._request(path, timeout_ms, path != api.HEALTH, content_type, accept)
         net = self._manager()
         if method == "GET":
             reply = net.get(req)
@@ -151,15 +156,16 @@ class Client(QObject):
     def options(self, callback: Callback) -> Pending:
         return self._send("GET", api.OPTIONS, None, callback, None)
 
-    def submit(self, body: bytes, callback: Callback) -> Pending:
-        """body: request.ColorizeRequest.encode()"""
-        return self._send("POST", api.JOBS, body, callback, None)
+    def submit(self, body: bytes, callback: Callback, content_type: str = JSON) -> Pending:
+        """body: wire.encode_body(): JSON (request.ColorizeRequest.encode()) or frames (content_type FRAMES)"""
+        return self._send("POST", api.JOBS, body, callback, None, content_type=content_type)
 
     def job(self, job_id: str, callback: Callback) -> Pending:
         return self._send("GET", api.job_path(job_id), None, callback, None)
 
-    def result(self, job_id: str, callback: Callback, raw: bool = False) -> Pending:
-        return self._send("GET", api.result_path(job_id), None, callback, None, raw)
+    def result(self, job_id: str, callback: Callback, raw: bool = False, frames: bool = False) -> Pending:
+        """frames: ask for the lean result (frames.py) of a backend that speaks it; JSON otherwise."""
+        return self._send("GET", api.result_path(job_id), None, callback, None, raw, accept=FRAMES_ACCEPT if frames else JSON)
 
     def cancel(self, job_id: str, callback: Callback | None = None) -> Pending:
         return self._send("DELETE", api.job_path(job_id), None, callback, None)

@@ -84,3 +84,37 @@ def decode(body: bytes) -> tuple:
         except (KeyError, TypeError, ValueError, zlib.error) as exc:
             raise FrameError(f"the backend's answer has a broken blob: {exc}") from None
     return fields, frames
+
+
+def alpha_box(bgra: bytes, width: int, height: int) -> Optional[tuple]:
+    """The box (x, y, w, h) of the pixels with alpha > 0 of a width x height BGRA image; None when there are none.
+    Byte strips in C (bytes.strip), one per row of the painted band: milliseconds for a page of dots."""
+    alpha = bytes(bgra[3::4])
+    head = len(alpha) - len(alpha.lstrip(b"\0"))
+    if head == len(alpha):
+        return None
+    tail = len(alpha.rstrip(b"\0")) - 1
+    y0, y1 = head // width, tail // width
+    x0, x1 = width, -1
+    for y in range(y0, y1 + 1):
+        row = alpha[y * width : (y + 1) * width]
+        left = len(row) - len(row.lstrip(b"\0"))
+        if left == width:
+            continue
+        x0 = min(x0, left)
+        x1 = max(x1, len(row.rstrip(b"\0")) - 1)
+    return (x0, y0, x1 - x0 + 1, y1 - y0 + 1)
+
+
+def full_pixels(frame: Frame) -> bytes:
+    """The whole width x height image of a frame: its box's pixels, paper (gray8 255) or transparent around them."""
+    c = CHANNELS[frame.kind]
+    x, y, w, h = frame.full_box
+    if (x, y, w, h) == (0, 0, frame.width, frame.height):
+        return bytes(frame.data)
+    row = frame.width * c
+    out = bytearray((b"\xff" if c == 1 else b"\0") * (row * frame.height))
+    for r in range(h):
+        start = (y + r) * row + x * c
+        out[start : start + w * c] = frame.data[r * w * c : (r + 1) * w * c]
+    return bytes(out)

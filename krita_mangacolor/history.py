@@ -1,7 +1,8 @@
 """The last few results, kept in memory so that any of them can be put back as the MangaColor layer.
 
-An entry keeps the colour layer as the backend sent it (PNG bytes: a flat-coloured 6000x8500 page is a few
-MB, not the 204 MB of its pixels), the selection mask (zlib) and where it belongs (document, ink, region).
+An entry keeps the colour layer as the backend sent it (PNG bytes, or zlib BGRA from the frames transport: a
+flat-coloured 6000x8500 page is a few MB, not the 204 MB of its pixels), the selection mask (zlib) and where it
+belongs (document, ink, region).
 At most MAX_ENTRIES entries and MAX_BYTES bytes are kept; the oldest go first. Pure Python.
 """
 
@@ -29,6 +30,8 @@ class Entry:
     options: dict = field(default_factory=dict)
     seconds: float = 0.0
     created: float = field(default_factory=time.time)
+    bgra_z: Optional[bytes] = None  # instead of color_png: zlib level 1 of the BGRA (frames results)
+    size: tuple = (0, 0)  # width, height of bgra_z
 
     @property
     def document(self) -> Any:
@@ -36,7 +39,7 @@ class Entry:
 
     @property
     def size_bytes(self) -> int:
-        return len(self.color_png) + len(self.mask_z or b"")
+        return len(self.color_png) + len(self.bgra_z or b"") + len(self.mask_z or b"")
 
     @property
     def full_page(self) -> bool:
@@ -68,7 +71,7 @@ class History:
         self._next_id = 1
 
     def add(self, target: Target, doc_name: str, color_png: bytes, **meta: Any) -> Entry:
-        """meta: model_version, options (those changed from the default), seconds."""
+        """meta: model_version, options (those changed from the default), seconds; bgra_z and size instead of a PNG."""
         mask_z = zlib.compress(target.mask, 1) if target.mask is not None else None
         entry = Entry(self._next_id, replace(target, mask=None), doc_name, color_png, mask_z, **meta)
         self._next_id += 1

@@ -37,6 +37,20 @@ def bgra8_from_qimage(img: QImage) -> bytes:
     return _plane(img, 4)
 
 
+def gray8_plane(img: QImage) -> bytes:
+    """A Format_Grayscale8 image's bytes, one a pixel, no row padding (the frames transport's gray8)."""
+    if img.format() != QImage.Format_Grayscale8:
+        img = img.convertToFormat(QImage.Format_Grayscale8)
+    return _plane(img, 1)
+
+
+def wrap_gray8(gray: bytes, width: int, height: int) -> QImage:
+    """8-bit gray bytes as a QImage WITHOUT copying: keep `gray` alive while the image is used."""
+    if len(gray) != width * height:
+        raise ValueError(f"expected {width * height} bytes for {width}x{height} gray, got {len(gray)}")
+    return QImage(gray, width, height, width, QImage.Format_Grayscale8)
+
+
 def wrap_bgra8(bgra: bytes, width: int, height: int) -> QImage:
     """8-bit BGRA bytes as a QImage WITHOUT copying: keep `bgra` alive while the image is used."""
     if len(bgra) != width * height * 4:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from . import imaging, pixels, roles
+from . import imaging, pixels, roles, wire
 from .errors import UserError
 from .geometry import Rect, Target, work_region
 from .layers import Layer, type_name
@@ -168,9 +168,11 @@ def _take_bgra8(layer: RawLayer, n_pixels: int) -> bytes:
     return pixels.to_bgra8(data, layer.model, layer.depth, n_pixels)
 
 
-def encode_inputs(raw: RawInputs) -> Inputs:
-    """RawInputs -> the PNGs the backend wants. Pure (QImage + bytes): runs in a worker thread. The pixel
-    work is done by Qt in C++ (alpha plane, gray conversion, PNG), so the GIL is mostly free meanwhile."""
+def encode_inputs(raw: RawInputs, lean: bool = False) -> Inputs:
+    """RawInputs -> the PNGs the backend wants, or with lean=True its frames (raw pixels: wire.py). Pure (QImage +
+    bytes): runs in a worker thread. The pixel work is done by Qt in C++ (alpha plane, gray conversion, PNG) or
+    by bytes methods in C, so the GIL is mostly free meanwhile."""
+    enc = wire.ImageEncoder(lean)
     t = raw.target
     region = t.region
     w, h = region.width, region.height
@@ -182,35 +184,30 @@ def encode_inputs(raw: RawInputs) -> Inputs:
         raise UserError(f"The ink layer '{t.ink_name}' is empty{where}: select the layer with the line art.")
     gray = imaging.ink_gray(img, opaque=alpha.count(255) == len(alpha))
     del img, alpha, ink_bgra
-    inputs = Inputs(t, ColorizeRequest(imaging.encode_png_b64(gray)), notes=list(raw.notes))
+    inputs = Inputs(t, ColorizeRequest(enc.gray(gray, "ink")), notes=list(raw.notes))
     request = inputs.request
     del gray
 
     if raw.hints is not None:
-        hint_bgra = _take_bgra8(raw.hints, region.area)
-        img = imaging.wrap_bgra8(hint_bgra, w, h)
-        alpha = imaging.alpha8(img)
-        if alpha.count(0) != len(alpha):
-            request.hints = imaging.encode_png_b64(img)
+        request.hints = enc.painted(_take_bgra8(raw.hints, region.area), w, h, "hints")
+        if request.hints is not None:
             inputs.hint_name = raw.hints.name
         else:
             inputs.notes.append(f"the hint layer '{raw.hints.name}' is empty{where}: colorizing without hints")
-        del img, alpha, hint_bgra
 
     if raw.reference is not None:
         r = raw.reference
         ref_bgra = _take_bgra8(r, r.rect.area)
         if pixels.has_content(ref_bgra):
             ref_img = imaging.on_white(imaging.wrap_bgra8(ref_bgra, r.rect.width, r.rect.height))
-            request.references.append(imaging.encode_png_b64(ref_img))
+            request.references.append(enc.picture(ref_img, "reference"))
             inputs.reference_name = r.name
         else:
             inputs.notes.append(f"the reference layer '{r.name}' is empty: ignored")
 
     if raw.draft is not None:
-        draft_bgra = _take_bgra8(raw.draft, region.area)
-        if pixels.has_content(draft_bgra):
-            request.draft = imaging.encode_png_b64(imaging.wrap_bgra8(draft_bgra, w, h))
+        request.draft = enc.painted(_take_bgra8(raw.draft, region.area), w, h, "draft")
+        if request.draft is not None:
             inputs.draft_name = raw.draft.name
         else:
             inputs.notes.append(f"the draft layer '{raw.draft.name}' is empty{where}: colorizing without a draft")

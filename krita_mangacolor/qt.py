@@ -57,6 +57,7 @@ QObject = QtCore.QObject
 QProcess = QtCore.QProcess
 QProcessEnvironment = QtCore.QProcessEnvironment
 QRect = QtCore.QRect
+QSize = QtCore.QSize
 QTimer = QtCore.QTimer
 QUrl = QtCore.QUrl
 
@@ -64,6 +65,8 @@ QColor = QtGui.QColor
 QImage = QtGui.QImage
 QKeySequence = QtGui.QKeySequence
 QPainter = QtGui.QPainter
+QPixmap = QtGui.QPixmap
+QIcon = QtGui.QIcon
 
 QNetworkAccessManager = QtNetwork.QNetworkAccessManager
 QNetworkReply = QtNetwork.QNetworkReply

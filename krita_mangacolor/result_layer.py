@@ -34,7 +34,7 @@ from .errors import UserError
 from .layers import MULTIPLY, document_is_open, find_by_id, index_in_parent, is_own_layer
 from .geometry import Target
 from .qt import QByteArray
-from .settings import RESULT_LAYER_NAME
+from .settings import DEFAULT_DRAFT_LAYER, RESULT_LAYER_NAME
 
 RESULT_PROFILE = "sRGB-elle-V2-srgbtrc.icc"  # Krita's built-in sRGB, used when the result needs RGB
 
@@ -52,7 +52,8 @@ class Placement:
     """Where the new result goes. Indices are in childNodes() order (bottom first).
 
     beneath:      add directly above siblings[anchor] (= directly beneath the ink); the ink blends Multiply.
-    replace:      the old result is siblings[old], directly beneath the ink: remove it, then add the new one
+    replace:      the old result is siblings[old], directly beneath the ink (or beneath a "Draft" layer directly
+                  beneath the ink, draft_layer.py): remove it, then add the new one
                   directly above siblings[anchor]; when the old one is the lowest child (anchor None), add the
                   new one above the old one first, then remove the old one.
     above:        the ink is its group's lowest child: add directly above the ink, the result blends Multiply.
@@ -79,8 +80,12 @@ def plan_placement(siblings: list[Sibling], ink_index: int) -> Placement:
                 return Placement("replace_above", anchor=0, old=1)
         return Placement("above", anchor=0)
     below = siblings[ink_index - 1]
+    old = None
     if is_own_layer(below.name, below.type):
         old = ink_index - 1
+    elif below.name == DEFAULT_DRAFT_LAYER and ink_index >= 2 and is_own_layer(siblings[ink_index - 2].name, siblings[ink_index - 2].type):
+        old = ink_index - 2  # "Keep as draft" put a Draft over the result: the new result goes under it again
+    if old is not None:
         return Placement("replace", anchor=old - 1 if old > 0 else None, old=old)
     return Placement("beneath", anchor=ink_index - 1)
 

@@ -2,14 +2,14 @@
 it ties the connection (connection.py), the backend job (backend_jobs.py) and the document (page_reader.py,
 result_layer.py) together.
 
-    Colorize -> read the layers (page_reader.read_inputs, GUI thread) -> encode PNGs (worker thread)
+    Colorize -> read the layers (page_reader.read_inputs, GUI thread) -> PNGs or frames (worker thread)
         -> connection.ensure(): GET /v1/health, start the server if needed, GET /v1/options
-        -> jobs.submit(): POST /v1/jobs with the options, poll GET /v1/jobs/{id}, GET .../result
-        -> decode + convert (worker thread) -> write the result layer (result_layer.apply_result, GUI thread)
-        -> remember the result in the history (history.py)
+        -> the body (wire.py: frames when the backend speaks them, worker) -> jobs.submit(): POST /v1/jobs,
+           poll GET /v1/jobs/{id}, GET .../result
+        -> decode (result_reader.py, worker) -> write the result layer (result_layer.apply_result, GUI thread)
+        -> remember it (history.py), keep its variants, log where the time went (timing.py)
     Cancel -> DELETE /v1/jobs/{id}; nothing is written to the document.
-    Restore -> a result from the history is written again as the MangaColor layer.
-    Colorize all open documents -> the same, one document after the other (all_documents.py).
+    Restore, pick a variant, keep one as draft -> result_actions.py. All open documents -> all_documents.py.
 
 Everything runs on Krita's event loop; nothing blocks on the network, and the heavy pixel work runs in a
 worker thread. One job at a time per Krita. Every callback carries the number of the run it belongs to, so
@@ -23,7 +23,7 @@ import time
 import traceback
 from typing import Any, Callable, Optional
 
-from . import api, history, roles
+from . import api, history, result_actions, roles, timing, wire
 from .backend_jobs import POLL_MS, JobHandlers, Jobs
 from .all_documents import BatchRun
 from .connection import Connection
@@ -32,7 +32,8 @@ from .layers import document_is_open, document_title
 from .geometry import Target
 from .page_reader import Inputs, encode_inputs, read_inputs
 from .qt import QObject, QTimer, pyqtSignal
-from .result_layer import Applied, Prepared, apply_result, prepare_png
+from .result_layer import Applied, apply_result
+from .result_reader import Decoded, read_result
 from .role_finder import UsedLayers
 from .option_values import OptionValues
 from .settings import Settings, load_settings
@@ -52,14 +53,10 @@ class ColorizeModel(QObject):
     options_changed = pyqtSignal()  # the backend's option schema changed
     history_changed = pyqtSignal()
     roles_changed = pyqtSignal()  # a role choice was stored in a document
+    variants_changed = pyqtSignal()  # the last run's variants came or went
 
-    def __init__(
-        self,
-        app: Any,
-        settings_loader: Optional[Callable[[], Settings]] = None,
-        poll_ms: int = POLL_MS,
-        parent: Optional[QObject] = None,
-    ):
+    def __init__(self, app: Any, settings_loader: Optional[Callable[[], Settings]] = None, poll_ms: int = POLL_MS,
+                 parent: Optional[QObject] = None):  # fmt: skip
         super().__init__(parent)
         self.app = app
         loader = settings_loader or (lambda: load_settings(getattr(app, "readSetting", None)))
@@ -76,7 +73,11 @@ class ColorizeModel(QObject):
         self.last_result: Optional[Applied] = None
         self.last_options: Optional[dict] = None  # the options sent with the last job
         self.last_roles: Optional[UsedLayers] = None  # the layers the last job used
-        self.stats: dict = {}  # seconds of the last run: gui_read, encode, gui_submit, decode, gui_apply, total
+        self.stats: dict = {}  # seconds of the last run: gui_read, encode, connect, body, server_wait, download, ... total
+        self.timings: dict = {}  # the last run's click->layer timings (timing.summarize), also logged on stderr
+        self.variants: list = []  # the last run's variants (result_reader.Variant), pickable until the next run
+        self.variants_target: Optional[Target] = None
+        self.chosen_variant = 1  # the variant in the MangaColor layer
         self.history = history.History()
         self.options = OptionValues(app)
         self.batch: Optional[BatchRun] = None
@@ -191,8 +192,14 @@ class ColorizeModel(QObject):
         self.notes = []
         self._inputs = None
         self.stats = {}
-        self._started_at = time.monotonic()
+        self._started_at = self._mark = time.monotonic()
         return self._run
+
+    def _lap(self, name: str) -> None:
+        """stats[name] = seconds since the previous lap (or the run's start)."""
+        now = time.monotonic()
+        self.stats[name] = round(now - self._mark, 3)
+        self._mark = now
 
     def colorize(self, doc: Any = None) -> None:
         if self.busy:
@@ -201,6 +208,9 @@ class ColorizeModel(QObject):
 
     def _colorize(self, doc: Any, use_active: bool) -> None:
         run = self._begin()
+        if self.variants:  # a new run: the last run's variants are no longer offered
+            self.variants, self.variants_target = [], None
+            self.variants_changed.emit()
         settings = self.connection.reload_settings()
         self._set(PREPARING, "Reading the layers...", -1)
         t0 = time.monotonic()
@@ -216,12 +226,14 @@ class ColorizeModel(QObject):
         self.stats["gui_read"] = round(time.monotonic() - t0, 3)
         self.notes = list(settings.notes) + list(raw.notes)
         self._set(PREPARING, "Preparing the page...", -1)
-        self._in_worker(run, lambda: encode_inputs(raw), lambda inputs: self._encoded(run, inputs), "encode")
+        lean = bool((self.connection.info or {}).get("frames"))  # the backend's last health: frames or PNG
+        self._in_worker(run, lambda: encode_inputs(raw, lean), lambda inputs: self._encoded(run, inputs), "encode")
 
     def _encoded(self, run: int, inputs: Inputs) -> None:
         self._inputs = inputs
         self.last_roles = inputs.used
         self.notes = list(self.settings.notes) + list(inputs.notes)
+        self._mark = time.monotonic()
         self._set(CONNECTING, f"Connecting to the backend at {self.settings.url}...", -1)
         self.connection.ensure(
             ready=self._guarded(run, lambda: self._submit(run)),
@@ -230,19 +242,23 @@ class ColorizeModel(QObject):
         )
 
     def _submit(self, run: int) -> None:
-        self._set(SUBMITTING, "Sending the page to the backend...", -1)
+        self._lap("connect")
         inputs = self._inputs
         assert inputs is not None and inputs.request is not None
         opts = self.options.job_options()
         self.last_options = dict(opts)
-        t0 = time.monotonic()
-        inputs.request.options = opts
-        body = inputs.request.encode()
-        inputs.request = None  # the page is sent once: drop the base64 copies (the target stays for the result)
-        self.stats["gui_submit"] = round(time.monotonic() - t0, 3)
-        target = inputs.target
+        request, speaks = inputs.request, bool((self.connection.info or {}).get("frames"))
+        request.options = opts
+        inputs.request = None  # the page is sent once: drop the encoded copies (the target stays for the result)
+        self._lap("gui_submit")
+        self._in_worker(run, lambda: wire.encode_body(request, speaks), lambda body: self._send(run, inputs.target, body), "body")
+
+    def _send(self, run: int, target: Target, body: wire.Body) -> None:
+        self.stats["bytes_up"] = len(body.data)
+        self._mark = time.monotonic()
+        self._set(SUBMITTING, "Sending the page to the backend...", -1)
         self.jobs.submit(
-            body,
+            body.data,
             JobHandlers(
                 update=lambda job: self._job_update(job),
                 result=lambda raw: self._decode(run, target, raw),
@@ -251,6 +267,7 @@ class ColorizeModel(QObject):
                 cancelled=lambda: self._end(False, CANCELLED, "The job was cancelled on the backend."),
                 guard=lambda fn: self._guarded(run, fn),
             ),
+            body.content_type,
         )
 
     def _job_update(self, job: api.JobState) -> None:
@@ -259,38 +276,35 @@ class ColorizeModel(QObject):
         elif job.status == "running":
             self._set(RUNNING, api.describe_job(job), job.progress)
         elif job.status == "done":
+            self._lap("server_wait")
             self._set(DOWNLOADING, "Receiving the result...", 1.0)
 
     def _decode(self, run: int, target: Target, data: bytes) -> None:
-        def decode() -> tuple:
-            try:
-                result = api.parse_result(api.parse_json(data))
-            except ValueError as exc:
-                raise UserError(str(exc)) from None
-            return result, prepare_png(target, result.color_png, (result.width, result.height))
-
+        self._lap("download")
+        self.stats["bytes_down"] = len(data)
         self._set(DOWNLOADING, "Decoding the result...", 1.0)
-        self._in_worker(run, decode, lambda out: self._apply(target, *out), "decode")
+        self._in_worker(run, lambda: read_result(target, data), lambda out: self._apply(target, out), "decode")
 
-    def _apply(self, target: Target, result: api.Result, prepared: Prepared) -> None:
+    def _apply(self, target: Target, result: Decoded) -> None:
         self._set(APPLYING, "Adding the colour layer...", 1.0)
         t0 = time.monotonic()
-        applied = apply_result(self.app, target, prepared)
+        applied = apply_result(self.app, target, result.prepared)
         self.stats["gui_apply"] = round(time.monotonic() - t0, 3)
         self.stats.update({f"apply_{k}": v for k, v in applied.timings.items()})
         self.last_result = applied
-        self.notes += applied.notes
+        self.notes += applied.notes + result.notes
         seconds = time.monotonic() - self._started_at
         self.stats["total"] = round(seconds, 3)
+        self.timings = timing.summarize(self.stats, result.seconds, result.transport, self.stats.get("bytes_up", 0), self.stats.get("bytes_down", 0))
+        timing.log(self.timings)
         entry = self.history.add(
-            target,
-            document_title(target.document),
-            result.color_png,
-            model_version=result.model_version,
-            options=self.options.changed_from_default(self.last_options or {}),
-            seconds=seconds,
-        )
+            target, document_title(target.document), result.png, model_version=result.model_version,
+            options=self.options.changed_from_default(self.last_options or {}), seconds=seconds,
+            bgra_z=result.bgra_z, size=(result.width, result.height),
+        )  # fmt: skip
+        self.variants, self.variants_target, self.chosen_variant = list(result.variants), target, 1
         self.history_changed.emit()
+        self.variants_changed.emit()
         self._end(True, DONE, applied.describe(target, f"Model {result.model_version}; result #{entry.id} in the history.", seconds))
 
     def _server_lost(self, message: str) -> None:
@@ -302,26 +316,17 @@ class ColorizeModel(QObject):
 
     def restore(self, entry_id: int) -> None:
         """Put a result from the history back as the MangaColor layer of its document."""
-        if self.busy:
-            return
-        entry = self.history.get(entry_id)
-        run = self._begin()
-        if entry is None:
-            self._fail("That result is no longer in the history.")
-            return
-        if not document_is_open(self.app, entry.document):
-            self._fail(f"The document '{entry.doc_name}' of result #{entry.id} is no longer open.")
-            return
-        target = entry.target()
-        self._set(APPLYING, f"Restoring result #{entry.id}...", -1)
+        result_actions.restore(self, entry_id)
 
-        def applied_ok(prepared: Prepared) -> None:
-            applied = apply_result(self.app, target, prepared)
-            self.last_result = applied
-            self.notes = list(applied.notes)
-            self._end(True, DONE, applied.describe(target, f"Restored result #{entry.id}.", time.monotonic() - self._started_at))
+    # --- the last run's variants (issue 13) ---
 
-        self._in_worker(run, lambda: prepare_png(target, entry.color_png), applied_ok, "decode")
+    def pick_variant(self, number: int) -> None:
+        """Variant `number` of the last run becomes the MangaColor layer (one undoable change, like a result)."""
+        result_actions.pick_variant(self, number)
+
+    def keep_as_draft(self, number: int) -> None:
+        """Variant `number` becomes the Draft layer (draft_layer.py)."""
+        result_actions.keep_as_draft(self, number)
 
     # --- all open documents ---
 

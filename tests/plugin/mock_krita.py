@@ -143,6 +143,10 @@ class Node:
     def opacity(self) -> int:
         return self._d.opacity
 
+    def setOpacity(self, value: int) -> None:
+        self._log("setOpacity")
+        self._d.opacity = value
+
     def locked(self) -> bool:
         return self._d.locked
 
