@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import color
-from .spread import HintSpread, spread_on_page
+from .spread import HintSpread, SpreadPrep, spread_on_page
 from .structure import Checkpoint, PageStructure, region_maps
 
 INK = 0  # area-averaged ink (1 = paper)
@@ -70,14 +70,16 @@ def page_inputs(
     draft_rgb: np.ndarray | None = None,
     draft_mask: np.ndarray | None = None,
     checkpoint: Checkpoint | None = None,
+    prep: SpreadPrep | None = None,
 ) -> tuple[np.ndarray, HintSpread]:
     """The inputs of a whole page (what the pipeline serves) and the hint spread they hold (the
     pipeline keeps its paper white and its regions for the palette stage). The region maps are
-    those of the spread's gap-closed regions, as the training cache stores them."""
-    spread = spread_on_page(page, hint_rgb, hint_mask)
+    those of the spread's gap-closed regions, as the training cache stores them. `prep`: the page's
+    `spread.prepare_page_spread(page)` when the caller keeps it (the pipeline's page cache)."""
+    spread = spread_on_page(page, hint_rgb, hint_mask, prep=prep)
     if checkpoint is not None:
         checkpoint()
-    area, border = region_maps(spread.regions)
+    area, border = prep.region_maps if prep is not None else region_maps(spread.regions)
     x = build_inputs(page, area, border, hint_rgb, hint_mask, spread.rgb, spread.mask, draft_rgb, draft_mask)
     return x, spread
 

@@ -19,14 +19,15 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .balloons import find_balloons, white_balloons
+from . import page_cache
+from .balloons import white_balloons
 from .colour_features import ColourPlan, run_plan, working_panel_labels
 from .inputs import page_inputs
 from .model import DEFAULT_WEIGHTS, ColorUNet, load_weights
 from .request import ColorizeRequest, ColorizeResult, RequestError
 from .restore import colour_layer
 from .spread import clean_paper
-from .structure import Checkpoint, analyse_page, resample_hints, split_line_and_tone
+from .structure import Checkpoint, resample_hints
 
 Progress = Callable[[float, str], None]
 
@@ -209,8 +210,9 @@ def colorize(
             progress(fraction, name)
 
     ink = request.ink
-    line_full, tone_full = split_line_and_tone(ink, checkpoint)
-    page = analyse_page(ink, opts.working_size, (line_full, tone_full), checkpoint)
+    # What depends only on the ink is kept by its hash: a re-run with other hints or options skips it.
+    analysis = page_cache.analysis(ink)
+    page, spread_prep = analysis.working(ink, opts.working_size, checkpoint)
     if request.hints is not None:
         hint_rgb, hint_mask = resample_hints(request.hints, page.shape, checkpoint)
     else:
@@ -220,7 +222,7 @@ def colorize(
     panel_labels = working_panel_labels(plan.panels, ink.shape, page.shape) if plan.panels else None
     if checkpoint is not None:
         checkpoint()
-    inputs, spread = page_inputs(page, hint_rgb, hint_mask, checkpoint=checkpoint)
+    inputs, spread = page_inputs(page, hint_rgb, hint_mask, checkpoint=checkpoint, prep=spread_prep)
     stage("analyse", 0.2)
     color_work = run_plan(plan, lambda vec: run_network(model, inputs, vec, checkpoint=checkpoint), panel_labels, checkpoint)
     if opts.keep_white:
@@ -233,8 +235,9 @@ def colorize(
     stage("network", 0.7)
     # Speech balloons stay paper white unless a hint was painted inside them: colorists leave them
     # white, and the model cannot tell a balloon from a white shirt by its outline alone.
-    white = white_balloons(find_balloons(ink, tone_full, checkpoint), request.hints, ink.shape) if opts.keep_white else None
-    del tone_full
-    layer = colour_layer(color_work, line_full, opts, white, checkpoint)
+    white = white_balloons(analysis.balloons(ink, checkpoint), request.hints, ink.shape) if opts.keep_white else None
+    line_full = analysis.line_and_tone(ink, checkpoint)[0]
+    regions = analysis.full_regions(ink, checkpoint) if opts.flat_regions > 0 else None
+    layer = colour_layer(color_work, line_full, opts, white, checkpoint, regions)
     stage("restore", 1.0)
     return ColorizeResult(color_layer=layer, model_version=model.version, seconds=seconds, ink=ink)

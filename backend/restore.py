@@ -9,6 +9,7 @@ copy.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator
 
 import cv2
@@ -51,13 +52,40 @@ def upsample_rows(color_work: np.ndarray, shape: tuple[int, int], y0: int, y1: i
     return out
 
 
+@dataclass
+class FullRegions:
+    """The line-enclosed regions of the full-resolution page (4-connected, walls label 0): what the
+    restoration flattens colour over. Depends only on the ink: the page cache keeps it."""
+
+    n: int
+    labels: np.ndarray  # int32 HxW
+    area: np.ndarray  # float64[n]
+
+    @property
+    def nbytes(self) -> int:
+        return self.labels.nbytes + self.area.nbytes
+
+
+def full_regions(line_full: np.ndarray, checkpoint: Checkpoint | None = None) -> FullRegions:
+    """line_regions(line_full), without its uint8 and int32 copies; the areas from OpenCV's stats
+    (np.bincount over a 64-Mpx page takes a second and a 512 MB int64 copy of the labels)."""
+    free = np.logical_not(line_full).view(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
+    del free
+    if checkpoint is not None:
+        checkpoint()
+    return FullRegions(n, labels, stats[:, cv2.CC_STAT_AREA].astype(np.float64))
+
+
 def restore_bands(
-    color_work: np.ndarray, line_full: np.ndarray, options: ColorizeOptions, checkpoint: Checkpoint | None = None
+    color_work: np.ndarray, line_full: np.ndarray, options: ColorizeOptions, checkpoint: Checkpoint | None = None,
+    regions: FullRegions | None = None,
 ) -> Iterator[tuple[slice, np.ndarray]]:
     """Working-resolution colour -> full-size colour, guided by the ink, band by band: yields
     (rows, float32 rows x W x 3). Each line-enclosed region is flattened toward its mean colour
     by `options.flat_regions`. What stays for the whole page is the int32 region labels (the
-    regions span bands) and a few MB per band. `checkpoint` is called between bands."""
+    regions span bands) and a few MB per band. `checkpoint` is called between bands. `regions`:
+    `full_regions(line_full)` if the caller has it."""
     h, w = line_full.shape
     step = band_rows(w)
     bands = [slice(y, min(y + step, h)) for y in range(0, h, step)]
@@ -68,14 +96,9 @@ def restore_bands(
             if checkpoint is not None:
                 checkpoint()
         return
-    # line_regions(line_full), without its uint8 and int32 copies; the areas from OpenCV's stats
-    # (np.bincount over a 64-Mpx page takes a second and a 512 MB int64 copy of the labels)
-    free = np.logical_not(line_full).view(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
-    del free
-    if checkpoint is not None:
-        checkpoint()
-    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    if regions is None:
+        regions = full_regions(line_full, checkpoint)
+    n, labels, area = regions.n, regions.labels, regions.area
     flat_weight = np.where(area < MAX_FLAT_REGION_SHARE * labels.size, options.flat_regions, 0.0).astype(np.float32)
     flat_weight[0] = 0.0  # the ink itself: its colour is hidden by Multiply anyway
     sums = np.zeros((n, 3), np.float64)
@@ -126,6 +149,7 @@ def colour_layer(
     options: ColorizeOptions,
     white: np.ndarray | None = None,
     checkpoint: Checkpoint | None = None,
+    regions: FullRegions | None = None,
 ) -> np.ndarray:
     """The colour layer (uint8 RGBA, opaque) of a page: `color_work` restored to the size of
     `line_full` (`restore_bands`), paper white where `white` says (the balloons that stay white)
@@ -133,7 +157,7 @@ def colour_layer(
     h, w = line_full.shape
     layer = np.empty((h, w, 4), np.uint8)
     layer[..., 3] = 255
-    for rows, rgb in restore_bands(color_work, line_full, options, checkpoint):
+    for rows, rgb in restore_bands(color_work, line_full, options, checkpoint, regions):
         if white is not None:
             rgb[white[rows]] = 1.0
         if options.keep_white:

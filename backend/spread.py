@@ -11,6 +11,7 @@ planes (`inputs.build_inputs`), and the paper it finds stays white after the net
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import cv2
@@ -19,7 +20,7 @@ from scipy import ndimage
 from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
-from .structure import Regions
+from .structure import Regions, region_maps
 
 if TYPE_CHECKING:
     from .structure import PageStructure
@@ -104,12 +105,67 @@ def local_width(free: np.ndarray, cap: float, dist: np.ndarray | None = None) ->
     return width
 
 
+@dataclass
+class SpreadPrep:
+    """What `spread_hints` needs of a page that the hints do not change: the walls, the distance to
+    them, the open paper seed, the gap-closed regions and which of them the seed opens onto.
+    Computed once per page and reused when the same ink comes back with other hints
+    (`page_cache`): nothing here is changed by a spread."""
+
+    line: np.ndarray
+    free: np.ndarray
+    gap: float
+    page_shape: tuple[int, int]
+    to_walls: np.ndarray
+    seed: np.ndarray  # the open paper seed
+    regions: Regions
+    seeded: np.ndarray  # bool[n]: regions open to the paper seed (label 0 included as counted)
+    large: np.ndarray  # bool[n]: regions large enough to be paper
+
+    @cached_property
+    def dist(self) -> np.ndarray:
+        return np.minimum(self.to_walls, max(self.gap, OPEN_WIDTH_SHARE * max(self.page_shape)))
+
+    @cached_property
+    def boxes(self) -> list:
+        return ndimage.find_objects(self.regions.labels)
+
+    @cached_property
+    def region_maps(self) -> tuple[np.ndarray, np.ndarray]:
+        """`structure.region_maps(regions)`: the network's region planes (shared: read only)."""
+        return region_maps(self.regions)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.line, self.free, self.to_walls, self.seed, self.regions.labels)) * 2
+
+
+def prepare_spread(line: np.ndarray, seed: np.ndarray, page_shape: tuple[int, int] | None = None) -> SpreadPrep:
+    """The hint-independent part of `spread_hints` (same arguments, less the hints)."""
+    h, w = line.shape
+    page_shape = page_shape or (h, w)
+    free = ~line
+    gap = gap_half_width(page_shape)
+    to_walls = _distance_to_walls(free)
+    # Only open paper seeds: a margin is wide; blank strips between hatching strokes are not.
+    seed = seed & free & (local_width(free, SEED_WIDTH_GAPS * gap, to_walls) >= SEED_WIDTH_GAPS * gap)
+    regions = Regions(*gap_closed_regions(line, gap, to_walls))  # = page_regions(line) for a whole page
+    labels, n_regions = regions.labels, regions.n
+    # A region is open to the paper when it meets the page border along a real stretch, not where
+    # the tip of a tuft of hair touches the edge.
+    min_seed = PAPER_MIN_SEED_SHARE * 2 * (page_shape[0] + page_shape[1])
+    seeded = np.bincount(labels[seed], minlength=n_regions) >= max(1.0, min_seed)
+    large = regions.area >= PAPER_MIN_SHARE * page_shape[0] * page_shape[1]
+    return SpreadPrep(line, free, gap, page_shape, to_walls, seed, regions, seeded, large)
+
+
 def spread_hints(
     line: np.ndarray,
     hint_rgb: np.ndarray,
     hint_mask: np.ndarray,
     seed: np.ndarray,
     page_shape: tuple[int, int] | None = None,
+    prep: SpreadPrep | None = None,
 ) -> HintSpread:
     """Spread hints up to the ink without flooding the page through gaps in open outlines.
 
@@ -127,25 +183,18 @@ def spread_hints(
        itself and takes it over (a sky dot colours the sky, a shirt dot the shirt).
     Hints never cross ink. `page_shape` is the whole page's working shape when `line` is a
     window of it (training crops): gap widths and the paper's size are measured against the page.
+    `prep`: `prepare_spread(line, seed, page_shape)` if the caller has it (then `seed` is not used).
     """
-    h, w = line.shape
-    page_shape = page_shape or (h, w)
-    free = ~line
+    if prep is None:
+        prep = prepare_spread(line, seed, page_shape)
+    h, w = prep.line.shape
+    page_shape, free, gap, seed, regions = prep.page_shape, prep.free, prep.gap, prep.seed, prep.regions
     valid = hint_mask & free
-    gap = gap_half_width(page_shape)
-    to_walls = _distance_to_walls(free)
-    # Only open paper seeds: a margin is wide; blank strips between hatching strokes are not.
-    seed = seed & free & (local_width(free, SEED_WIDTH_GAPS * gap, to_walls) >= SEED_WIDTH_GAPS * gap)
-    regions = Regions(*gap_closed_regions(line, gap, to_walls))  # = page_regions(line) for a whole page
     labels, n_regions = regions.labels, regions.n
-    # A region is open to the paper when it meets the page border along a real stretch, not where
-    # the tip of a tuft of hair touches the edge.
-    min_seed = PAPER_MIN_SEED_SHARE * 2 * (page_shape[0] + page_shape[1])
-    seeded = np.bincount(labels[seed], minlength=n_regions) >= max(1.0, min_seed)
+    seeded = prep.seeded.copy()
     hinted = np.bincount(labels[valid], minlength=n_regions) > 0
     seeded[0] = hinted[0] = False
-    large = regions.area >= PAPER_MIN_SHARE * page_shape[0] * page_shape[1]
-    paper = (seeded & ~hinted & large)[labels]
+    paper = (seeded & ~hinted & prep.large)[labels]
     rgb = np.zeros((h, w, 3), np.float32)
     reached = np.zeros((h, w), bool)
     if not hinted.any():
@@ -155,11 +204,11 @@ def spread_hints(
     colours = np.stack([np.bincount(hint_ids[valid], weights=hint_rgb[valid][:, c], minlength=n_hint) for c in range(3)], -1)
     colours = (colours / counts[:, None]).astype(np.float32)
     paper_id = n_hint  # hints are 1..n_hint-1
-    dist = np.minimum(to_walls, max(gap, OPEN_WIDTH_SHARE * max(page_shape)))
+    dist = prep.dist
     seeds = np.where(valid, hint_ids, 0).astype(np.int32)
     seeds[seed & seeded[labels] & hinted[labels] & ~valid] = paper_id
     seeds = _grow_seeds_to_their_discs(seeds, dist, free)
-    boxes = ndimage.find_objects(labels)
+    boxes = prep.boxes
     for region in np.flatnonzero(hinted):
         box = boxes[region - 1]
         inside = labels[box] == region
@@ -181,12 +230,23 @@ def spread_on_page(
     hint_mask: np.ndarray,
     edges: tuple[bool, bool, bool, bool] = (True, True, True, True),
     page_shape: tuple[int, int] | None = None,
+    prep: SpreadPrep | None = None,
 ) -> HintSpread:
     """`spread_hints` over a page, the paper seed on its clean paper along the page edges. For a
     window of a page (a training crop), `edges` says which of its edges (top, bottom, left, right)
-    are the page's and `page_shape` is the whole page's working shape."""
-    seed = paper_seed(clean_paper(page.ink, page.tone, page.line), edges)
-    return spread_hints(page.line, hint_rgb, hint_mask, seed, page_shape)
+    are the page's and `page_shape` is the whole page's working shape. `prep`:
+    `prepare_page_spread(page, edges, page_shape)` if the caller has it (the page cache)."""
+    if prep is None:
+        prep = prepare_page_spread(page, edges, page_shape)
+    return spread_hints(page.line, hint_rgb, hint_mask, prep.seed, page_shape, prep)
+
+
+def prepare_page_spread(
+    page: PageStructure, edges: tuple[bool, bool, bool, bool] = (True, True, True, True),
+    page_shape: tuple[int, int] | None = None,
+) -> SpreadPrep:
+    """The hint-independent part of `spread_on_page`."""
+    return prepare_spread(page.line, paper_seed(clean_paper(page.ink, page.tone, page.line), edges), page_shape)
 
 
 def _release_lobes(paper: np.ndarray, dist: np.ndarray, seed: np.ndarray, gap: float) -> np.ndarray:

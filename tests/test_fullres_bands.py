@@ -231,9 +231,9 @@ def test_colorize_full_resolution_matches_the_old_formulas(monkeypatch):
     seen = {}
     real = restore.restore_bands
 
-    def spy(color_work, line_full, options, checkpoint=None):
+    def spy(color_work, line_full, options, checkpoint=None, regions=None):
         seen["work"], seen["line"] = color_work.copy(), line_full.copy()
-        return real(color_work, line_full, options, checkpoint)
+        return real(color_work, line_full, options, checkpoint, regions)
 
     monkeypatch.setattr(restore, "restore_bands", spy)
     for keep_white in (True, False):
