@@ -39,6 +39,7 @@ class MangaColorDocker(DockWidget):
     def _refresh(self) -> None:
         if self.isVisible() and not self.model.busy:
             self.widget.roles.refresh()
+            self.widget.panels.refresh()  # panels, palettes, and the panel a selection is in
 
     def canvasChanged(self, canvas):  # required by DockWidget: the active view changed
         if self.isVisible():

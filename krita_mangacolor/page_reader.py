@@ -12,6 +12,7 @@ from . import imaging, pixels, roles, wire
 from .errors import UserError
 from .geometry import Rect, Target, work_region
 from .layers import Layer, type_name
+from .page_extras import encode_extras, read_extras
 from .qt import qbytes
 from .request import ColorizeRequest
 from .role_finder import UsedLayers, check_readable_layer, resolve_roles
@@ -66,6 +67,7 @@ class RawInputs:
     draft: Optional[RawLayer] = None
     has_selection: bool = False
     notes: list[str] = field(default_factory=list)
+    extras: Any = None  # page_extras.RawExtras: References group, palettes, panels (None: nothing extra)
 
     @property
     def nbytes(self) -> int:
@@ -143,6 +145,7 @@ def read_inputs(
     if res.draft is not None:
         raw.notes += check_readable_layer(res.draft.node, "draft layer", res.draft.name)
         raw.draft = read_raw(res.draft, region, f"The draft layer '{res.draft.name}'")
+    raw.extras = read_extras(doc, res.reference, region, raw.notes)
     return raw
 
 
@@ -211,4 +214,5 @@ def encode_inputs(raw: RawInputs, lean: bool = False) -> Inputs:
             inputs.draft_name = raw.draft.name
         else:
             inputs.notes.append(f"the draft layer '{raw.draft.name}' is empty{where}: colorizing without a draft")
+    encode_extras(raw.extras, request, inputs.notes)
     return inputs

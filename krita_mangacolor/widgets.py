@@ -1,10 +1,12 @@
 """The docker's contents (Qt through qt.py, no Krita import), built from small pieces, top to bottom:
 
     Colorize / Cancel, progress, status, notes      (here)
+    Variants of the last run, Keep as draft         (variant_strip.py)
     Layers: the role pickers                        (role_pickers.py)
     Options, from GET /v1/options                   (option_controls.py)
     Recent results and Restore                      (HistoryBox, here)
     Colorize all open, Hints to Colorize Mask       (here)
+    Panels & palettes                               (palette_widgets.py)
     the backend line, Start / Stop / Check, settings (backend_panel.py)
 
 Every widget the e2e harness needs has an objectName starting with "mangacolor_".
@@ -17,8 +19,10 @@ from typing import Any, Callable, Optional
 from . import ui_model as m
 from .backend_panel import BackendPanel
 from .option_controls import OptionControls
+from .palette_widgets import PanelsPalettesBox
 from .qt import QGroupBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSizePolicy, Qt, QToolButton, QVBoxLayout, QWidget
 from .role_pickers import RolePickers
+from .variant_strip import VariantStrip
 
 USER_DATA = Qt.UserRole
 COLORIZE_TIP = (
@@ -121,6 +125,8 @@ class MangaColorWidget(QWidget):
         layout.setSpacing(4)
 
         self._build_run(layout)
+        self.variants = VariantStrip(model, self)
+        layout.addWidget(self.variants)
         self.roles = RolePickers(model, doc_provider or (lambda: model.app.activeDocument()), lambda: self._trigger("new_hint_layer"), self)
         layout.addWidget(self.roles)
         self.options = OptionControls(model, self.status.setText, self)
@@ -129,6 +135,8 @@ class MangaColorWidget(QWidget):
         self.history.list.itemSelectionChanged.connect(self._update_buttons)
         layout.addWidget(self.history)
         self._build_tools(layout)
+        self.panels = PanelsPalettesBox(model, doc_provider or (lambda: model.app.activeDocument()), self)
+        _collapsible(layout, "Panels && palettes", "mangacolor_panels_toggle", self.panels, expanded=True, bold=True)
         self.backend = BackendPanel(model, write_setting, lambda: self.roles.refresh(force=True), self)
         layout.addWidget(self.backend)
         box = self.backend.settings_box(self)

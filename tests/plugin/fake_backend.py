@@ -23,6 +23,15 @@ from typing import Any, Optional
 
 from PIL import Image
 
+try:
+    import fake_panels
+except ImportError:  # run as a script from elsewhere
+    import sys as _sys
+    from pathlib import Path as _Path
+
+    _sys.path.insert(0, str(_Path(__file__).resolve().parent))
+    import fake_panels
+
 FILL = (200, 170, 140)
 OPTIONS = [
     {"name": "reference_mode", "type": "enum", "choices": ["histogram", "palette"], "default": "histogram",
@@ -133,6 +142,9 @@ class FakeBackend:
                 if key in (body or {}):
                     setattr(self, key, body[key])
             return 200, {"job_seconds": self.job_seconds, "polls_until_done": self.polls_until_done}
+        extra = fake_panels.route(method, path, body, unb64png)  # POST /v1/panels, /v1/palettes
+        if extra is not None:
+            return extra
         if method == "POST" and path == "/v1/jobs":
             unknown = sorted(set((body or {}).get("options") or {}) - {o["name"] for o in (self.options or [])})
             if unknown:
@@ -197,6 +209,7 @@ class FakeBackend:
             hints = job["hints"].convert("RGBA")
             color.paste(hints, (0, 0), hints)
             color.putalpha(255)
+        fake_panels.paint(color, job["body"])
         if self.result_size:
             w, h = self.result_size
         return {

@@ -56,6 +56,8 @@ class _NodeData:
 def _wrap(d: "_NodeData") -> "Node":
     if d.type == "colorizemask":
         return _ColorizeMask(d, fresh=False)
+    if d.type == "vectorlayer":
+        return VectorLayer(d)
     return Node(d)
 
 
@@ -294,6 +296,7 @@ class Document:
         self._modified = False
         self._file_name = ""
         self.undo_stack: list[tuple[str, Any]] = []
+        self._dpi = 300.0
 
     def __repr__(self) -> str:
         return f"<mock Document {self._name} {self._w}x{self._h} {self._model}/{self._depth}>"
@@ -384,6 +387,20 @@ class Document:
     def removeAnnotation(self, type_: str) -> None:
         self._annotations.pop(type_, None)
 
+    def xRes(self) -> float:
+        return self._dpi
+
+    def resolution(self) -> int:
+        return int(self._dpi)
+
+    def setResolution(self, dpi: int) -> None:
+        self._dpi = float(dpi)
+
+    def createVectorLayer(self, name: str) -> "VectorLayer":
+        data = _NodeData(self, name, "vectorlayer", self._model, self._depth)
+        data.shapes = []
+        return VectorLayer(data)
+
     def createColorizeMask(self, name: str) -> "_ColorizeMask":
         if not _COLORIZE_MASK["enabled"]:
             raise AttributeError("createColorizeMask needs Krita 5.2")
@@ -403,6 +420,18 @@ class Document:
         node = Node(_NodeData(self, name, node_type, model or self._model, depth or self._depth))
         (parent or self.rootNode()).addChildNode(node, None)
         return node
+
+
+class VectorLayer(Node):
+    """A vector layer: shapes from SVG in points (mock_vector.py)."""
+
+    def shapes(self) -> list:
+        return list(self._d.shapes)
+
+    def addShapesFromSvg(self, svg: str) -> list:
+        from mock_vector import add_shapes_from_svg
+
+        return add_shapes_from_svg(self._d, svg)
 
 
 class ManagedColor:
@@ -595,6 +624,7 @@ class Krita(QObject):
 
     def createDocument(self, w: int, h: int, name: str, model: str, depth: str, profile: str = "", res: float = 300.0) -> Document:
         doc = Document(w, h, model, depth, name)
+        doc._dpi = float(res)
         bg = doc.add_layer("Background")
         white = bytes([255]) * _BPP[(model, depth)]
         bg.setPixelData(white * (w * h), 0, 0, w, h)

@@ -16,7 +16,11 @@ def test_request_body_shape():
     assert req.to_json() == body and json.loads(req.encode()) == body
     assert ColorizeRequest("INK").to_json()["hints"] is None and ColorizeRequest("INK", "").to_json()["hints"] is None
     # the reserved inputs travel only when set
-    assert ColorizeRequest("INK", draft="D", panels=[(0, 0, 5, 5)]).to_json()["panels"] == [[0, 0, 5, 5]]
+    panels = [{"polygon": [[0, 0], [5, 0], [5, 5]], "palettes": [{"name": "p"}]}]
+    extra = ColorizeRequest("INK", draft="D", panels=panels, reference_weights=[1.0, 0.5], palettes=[{"name": "q"}]).to_json()
+    assert extra["panels"] == panels and extra["reference_weights"] == [1.0, 0.5] and extra["palettes"] == [{"name": "q"}]
+    assert "reference_weights" not in ColorizeRequest("INK", references=["A", "B"], reference_weights=[1, 1]).to_json()
+    assert ColorizeRequest("INK", panels="auto").to_json()["panels"] == "auto"
     with pytest.raises(ValueError):
         ColorizeRequest("")
 
