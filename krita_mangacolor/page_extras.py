@@ -20,7 +20,7 @@ from typing import Any, Optional
 from . import imaging, page_reader, palette_library, panel_choices, pixels
 from .geometry import Rect
 from .layers import MASK_TYPES, NO_PIXEL_TYPES, Layer, find_by_uid_text, find_named, same_node
-from .panels_layer import Panel, read_panels
+from .panels_layer import Panel, clip_to_box, polygon_area, read_panels
 from .qt import qbytes
 
 REFERENCES_GROUP = "References"
@@ -151,12 +151,17 @@ def encode_extras(extras: Optional[RawExtras], request: Any, notes: list[str]) -
         ox, oy = extras.region.x, extras.region.y
         panels = []
         for rp in extras.panels:
-            item: dict = {"polygon": [[x - ox, y - oy] for x, y in rp.panel.polygon]}
+            shifted = [(x - ox, y - oy) for x, y in rp.panel.polygon]
+            clipped = clip_to_box(shifted, extras.region.width, extras.region.height)
+            if len(clipped) < 3 or abs(polygon_area(clipped)) < 1.0:
+                continue
+            item: dict = {"polygon": [[round(x, 2), round(y, 2)] for x, y in clipped]}
             refs = [png for png in (_reference_png(r) for r in rp.references) if png]
             if refs:
                 item["references"] = refs
             if rp.palettes:
                 item["palettes"] = list(rp.palettes)
             panels.append(item)
-        request.panels = panels
+        if panels:
+            request.panels = panels
     return sent

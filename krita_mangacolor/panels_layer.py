@@ -64,6 +64,27 @@ def panel_at(panels: list[Panel], x: float, y: float) -> Optional[Panel]:
     return min(hits, key=lambda p: abs(polygon_area(p.polygon)))
 
 
+def clip_to_box(polygon: Iterable[Point], width: float, height: float) -> list[Point]:
+    """The polygon cut to the rectangle [0, width] x [0, height] (Sutherland-Hodgman; convex clip region),
+    so a panel drawn past the canvas, or only partly inside a selection, stays on the page sent."""
+    pts = list(polygon)
+    for axis, limit, keep_below in ((0, 0.0, False), (0, float(width), True), (1, 0.0, False), (1, float(height), True)):
+        if not pts:
+            break
+        inside = (lambda p: p[axis] <= limit) if keep_below else (lambda p: p[axis] >= limit)
+        out: list[Point] = []
+        for i, cur in enumerate(pts):
+            prev = pts[i - 1]
+            if inside(cur) != inside(prev):
+                t = (limit - prev[axis]) / ((cur[axis] - prev[axis]) or 1e-12)
+                cross = (prev[0] + t * (cur[0] - prev[0]), prev[1] + t * (cur[1] - prev[1]))
+                out.append((limit, cross[1]) if axis == 0 else (cross[0], limit))
+            if inside(cur):
+                out.append(cur)
+        pts = out
+    return pts
+
+
 def polygon_area(polygon: Iterable[Point]) -> float:
     pts = list(polygon)
     return 0.5 * sum(pts[i - 1][0] * pts[i][1] - pts[i][0] * pts[i - 1][1] for i in range(len(pts)))

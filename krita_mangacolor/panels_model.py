@@ -165,6 +165,8 @@ class PanelsModel(QObject):
             if (int(d.width()), int(d.height())) != target["size"]:
                 raise UserError("The canvas changed size while the panels were detected: detect them again.")
             polygons = parse_panels(value)
+            if not _in_a_view(self.app, d):  # Krita 5.1 crashes adding shapes to a document no window shows
+                raise UserError("Open the page in a window first: the panels are written as shapes of its view.")
             write_panels(d, polygons)
             if not polygons:
                 return "No panels found: draw them as closed shapes in the 'Panels' vector layer."
@@ -276,6 +278,15 @@ class PanelsModel(QObject):
         panel_choices.set_page_palettes(doc, names)
         self._set(False, "Page palettes: " + (", ".join(names) if names else "none") + ".")
         self.document_changed.emit()
+
+
+def _in_a_view(app: Any, doc: Any) -> bool:
+    if not hasattr(app, "windows"):
+        return True  # no way to ask (the tests' mock)
+    try:
+        return any(v.document() == doc for w in app.windows() for v in w.views())
+    except Exception:  # pragma: no cover - defensive
+        return True
 
 
 def _all(doc: Any):

@@ -11,11 +11,11 @@ from helpers import make_page
 from krita_mangacolor import palette_library, panel_choices, panels_layer as pl
 from krita_mangacolor.errors import UserError
 
-# Krita 5.1.5's own Shape.toSvg() output for a path added at 300 dpi and later moved with the shape tool
+# Krita 5.1.5's own Shape.toSvg() of 'Panel 1' (10,10)-(195,145) px written by panels_svg at 300 dpi
 KRITA_SVG = (
-    '<path id="Panel 1" transform="matrix(1 0 0 1 2.4 2.4)" fill="none" stroke="#ff3030" stroke-width="0.48" '
-    'stroke-linecap="square" stroke-linejoin="miter" stroke-miterlimit="2" d="M0 0L44.4 0L44.4 32.4L0 32.4Z" '
-    'sodipodi:nodetypes="cccc"/>\n'
+    '<path id="Panel 1" transform="translate(2.4, 2.4)" fill="none" stroke="#ff0000" stroke-width="0.5" '
+    'stroke-linecap="butt" stroke-linejoin="miter" stroke-miterlimit="2" d="M0 0L44.4 0L44.4 32.4L0 32.4Z" '
+    'sodipodi:nodetypes="ccccc"/>'
 )
 
 
@@ -37,6 +37,8 @@ def test_svg_is_in_points_and_reads_back_in_pixels():
 def test_krita_shape_svg_with_transform():
     (poly,) = pl.svg_polygons(KRITA_SVG)
     assert pl.points_to_pixels(poly, 300.0) == ((10, 10), (195, 10), (195, 145), (10, 145))
+    moved = KRITA_SVG.replace("translate(2.4, 2.4)", "matrix(0 1 -1 0 50 2.4)")  # rotated by the shape tool
+    assert pl.points_to_pixels(pl.svg_polygons(moved)[0], 72.0)[:2] == ((50, 2), (50, 47))
 
 
 def test_path_commands_relative_curves_and_groups():
@@ -111,3 +113,13 @@ def test_panel_choices_in_the_document(krita):
     assert c.page_palettes == ["Hair"] and c.of("Panel 2").kind == "page"
     panel_choices.set_panel(doc, "Panel 1", panel_choices.PanelChoice())
     assert panel_choices.load(doc).panels == {}
+
+
+
+def test_clip_to_box():
+    """Panels drawn past the canvas or cut by a selection stay on the page sent (the backend refuses points
+    outside it)."""
+    square = [(-5, -5), (15, -5), (15, 15), (-5, 15)]
+    assert sorted(pl.clip_to_box(square, 10, 10)) == [(0, 0), (0, 10), (10, 0), (10, 10)]
+    assert pl.clip_to_box([(20, 20), (30, 20), (30, 30)], 10, 10) == []
+    assert abs(pl.polygon_area(pl.clip_to_box([(0, 0), (20, 0), (0, 20)], 10, 10))) == 100.0
