@@ -73,6 +73,7 @@ QNetworkReply = QtNetwork.QNetworkReply
 QNetworkRequest = QtNetwork.QNetworkRequest
 
 QApplication = QtWidgets.QApplication
+QButtonGroup = QtWidgets.QButtonGroup
 QCheckBox = QtWidgets.QCheckBox
 QComboBox = QtWidgets.QComboBox
 QDockWidget = QtWidgets.QDockWidget

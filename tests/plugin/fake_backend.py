@@ -32,6 +32,8 @@ except ImportError:  # run as a script from elsewhere
     _sys.path.insert(0, str(_Path(__file__).resolve().parent))
     import fake_panels
 
+import fake_frames  # noqa: E402  (the frames transport, variants, draft: issues 13 and 15)
+
 FILL = (200, 170, 140)
 OPTIONS = [
     {"name": "reference_mode", "type": "enum", "choices": ["histogram", "palette"], "default": "histogram",
@@ -69,6 +71,7 @@ class FakeBackend:
         self.result_size: Optional[tuple[int, int]] = None  # lie about the result size
         self.options = [dict(o) for o in OPTIONS]  # what GET /v1/options offers (None: answer 404)
         self.job_seconds = 0.0  # > 0: a job is done this many seconds after it was made (not by polls)
+        self.frames = False  # speaks the frames transport (health says so; frames jobs and Accept: frames answer frames)
         self.lock = threading.Lock()
         backend = self
 
@@ -87,7 +90,13 @@ class FakeBackend:
             def _handle(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
+                if fake_frames.is_frames(self.headers.get("Content-Type")):
+                    try:
+                        body = fake_frames.request_body(raw)
+                    except ValueError as exc:
+                        return self._send(400, {"error": str(exc)})
+                else:
+                    body = json.loads(raw) if raw else None
                 with backend.lock:
                     backend.requests.append((method, self.path, body))
                 if self.path != "/v1/health" and self.headers.get("Authorization") != f"Bearer {backend.token}":
@@ -96,6 +105,15 @@ class FakeBackend:
                     status, answer = backend.route(method, self.path, body)
                 except Exception as exc:  # pragma: no cover - shows up in the test's failure
                     status, answer = 500, {"error": f"fake backend crashed: {exc!r}"}
+                if isinstance(answer, dict) and answer.pop("_frames", False) or (
+                    status == 200 and isinstance(answer, dict) and "color_layer" in answer and fake_frames.wants_frames(self.headers.get("Accept")) and backend.frames
+                ):
+                    data = fake_frames.result_frames(answer)
+                    self.send_response(status)
+                    self.send_header("Content-Type", fake_frames.CONTENT_TYPE)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    return self.wfile.write(data)
                 self._send(status, answer)
 
             def do_GET(self) -> None:
@@ -129,7 +147,8 @@ class FakeBackend:
         if method == "GET" and path == "/v1/health":
             if self.health_status != 200:
                 return self.health_status, {"error": "health says no"}
-            return 200, {"status": "ok", "version": "0.1.0", "api_version": "v1", "device": "cpu", "model_version": "fake-1"}
+            return 200, {"status": "ok", "version": "0.1.0", "api_version": "v1", "device": "cpu", "model_version": "fake-1",
+                         **({"frames": True} if self.frames else {})}
         if method == "GET" and path == "/v1/options":
             if self.options is None:
                 return 404, {"error": "Not Found"}
@@ -138,9 +157,11 @@ class FakeBackend:
             with self.lock:
                 return 200, {"requests": [[m, p, (b or {}).get("options") if isinstance(b, dict) else None] for m, p, b in self.requests]}
         if method == "POST" and path == "/v1/_test/config":  # the real-Krita test makes jobs slow or quick
-            for key in ("job_seconds", "polls_until_done"):
+            for key in ("job_seconds", "polls_until_done", "frames"):
                 if key in (body or {}):
                     setattr(self, key, body[key])
+            if (body or {}).get("variants_options") and not any(o["name"] == "variants" for o in self.options or []):
+                self.options = list(self.options or []) + [dict(o) for o in fake_frames.VARIANT_OPTIONS]
             return 200, {"job_seconds": self.job_seconds, "polls_until_done": self.polls_until_done}
         extra = fake_panels.route(method, path, body, unb64png)  # POST /v1/panels, /v1/palettes
         if extra is not None:
@@ -204,11 +225,9 @@ class FakeBackend:
     def result(self, job: dict) -> dict:
         ink: Image.Image = job["ink"]
         w, h = ink.size
-        color = Image.new("RGBA", (w, h), FILL + (255,))
-        if job["hints"] is not None:
-            hints = job["hints"].convert("RGBA")
-            color.paste(hints, (0, 0), hints)
-            color.putalpha(255)
+        body = job["body"]
+        color = fake_frames.paint((w, h), FILL, body, 1, job["hints"], unb64png)
+        variants = [fake_frames.paint((w, h), FILL, body, n, job["hints"], unb64png) for n in range(2, fake_frames.variant_count(body) + 1)]
         fake_panels.paint(color, job["body"])
         if self.result_size:
             w, h = self.result_size
@@ -219,6 +238,8 @@ class FakeBackend:
             "height": h,
             "model_version": "fake-1",
             "seconds": {"total": 0.01},
+            **({"variants": [b64png(v) for v in variants]} if variants else {}),
+            "_frames": body.get("_transport") == "frames",
         }
 
 
@@ -228,6 +249,7 @@ def main() -> None:
     p.add_argument("--token", default="secret-token")
     p.add_argument("--exit-at-once", action="store_true", help="print something and exit 3 (a broken server)")
     p.add_argument("--job-seconds", type=float, default=0.0, help="a job takes this long (default: two polls)")
+    p.add_argument("--frames", action="store_true", help="speak the frames transport")
     p.add_argument("--token-file", help="write the token here (as the real backend does), for the plugin to read")
     args = p.parse_args()
     if args.exit_at_once:
@@ -241,6 +263,7 @@ def main() -> None:
             f.write(args.token + "\n")
     backend = FakeBackend(args.token, args.port)
     backend.job_seconds = args.job_seconds
+    backend.frames = args.frames
     print(f"fake backend on {backend.url}", flush=True)
     backend.httpd.serve_forever()
 
