@@ -37,6 +37,7 @@ MIN_GUTTER = 0.002  # narrowest gutter, fraction of the long side
 STRONG_FRAME = 0.6  # frame lines this solid on both sides excuse one closed end
 SIDE_CONTENT = 0.15  # each side of a gutter holds at least this x MIN_PANEL of content
 TRIM = 0.02  # page level: marks apart from the panels holding less than this of the content are left out
+LINE_MIN = 0.05  # long lines: at least this fraction of the long side
 LINE_ANGLES = 6  # most frequent frame-line angles tried (each +- a quarter degree)
 MIN_SIDE = 0.03  # a panel is at least this wide and high, fraction of the long side
 INSET_MIN = 0.03  # an inset is at least this fraction of the page area
@@ -185,28 +186,40 @@ def _bands(stack: np.ndarray, ang: float, px: dict, min_area: float):
     return out, M, D
 
 
-def _line_angles(ink: np.ndarray) -> list[float]:
-    """Angles (degrees, within MAX_SLANT of level) of the long straight ink lines of a crop, most ink first.
-
-    Gutters run along frame lines: the angles where a gutter may be level. Probabilistic Hough at a
-    quarter degree; lines of at least a quarter of the crop's width count.
-    """
-    h, w = ink.shape
-    min_len = max(10, int(0.25 * w))
+def page_lines(ink: np.ndarray) -> np.ndarray:
+    """Long straight ink lines of the page (probabilistic Hough at a quarter degree): (n, 4) x1 y1 x2 y2."""
+    min_len = max(10, round(LINE_MIN * max(ink.shape)))
     lines = cv2.HoughLinesP(ink.astype(np.uint8), 1, np.pi / 720, threshold=min_len // 2, minLineLength=min_len, maxLineGap=3)
-    if lines is None:
-        return []
+    return np.zeros((0, 4), np.int32) if lines is None else lines[:, 0]
+
+
+def _line_angles(lines: np.ndarray, box: tuple[int, int, int, int], transpose: bool) -> list[float]:
+    """Angles (degrees, within MAX_SLANT of level) of the long lines crossing a box, most ink first.
+
+    Gutters run along frame lines: the angles where a gutter may be level. A line counts with its
+    part inside the box, if that is at least a quarter of the box's width (height if transposed).
+    """
+    x0, y0, x1, y1 = box
+    need = 0.25 * ((y1 - y0) if transpose else (x1 - x0))
     votes: dict[float, float] = {}
-    for x1, y1, x2, y2 in lines[:, 0]:
-        ang = float(np.degrees(np.arctan2(y2 - y1, x2 - x1)))
-        ang = (ang + 90) % 180 - 90
+    for l in lines:
+        ok, p, q = cv2.clipLine((int(x0), int(y0), int(x1 - x0), int(y1 - y0)), (int(l[0]), int(l[1])), (int(l[2]), int(l[3])))
+        if not ok:
+            continue
+        dx, dy = q[0] - p[0], q[1] - p[1]
+        if transpose:
+            dx, dy = dy, dx
+        length = float(np.hypot(dx, dy))
+        if length < need:
+            continue
+        ang = (float(np.degrees(np.arctan2(dy, dx))) + 90) % 180 - 90
         if abs(ang) <= MAX_SLANT:
             key = round(ang * 4) / 4
-            votes[key] = votes.get(key, 0.0) + float(np.hypot(x2 - x1, y2 - y1))
+            votes[key] = votes.get(key, 0.0) + length
     return [a for a, _ in sorted(votes.items(), key=lambda kv: -kv[1])[:LINE_ANGLES]]
 
 
-def find_cut(poly: np.ndarray, white: np.ndarray, ink: np.ndarray, content: np.ndarray, min_area: float):
+def find_cut(poly: np.ndarray, white: np.ndarray, ink: np.ndarray, content: np.ndarray, lines: np.ndarray, min_area: float):
     """The best straight gutter across convex region `poly`: (score, (p, q, inside_a), (p, q, inside_b)) or None.
 
     Each side is a half-plane (line p-q, a point on the kept side); the band between them is gutter.
@@ -231,7 +244,7 @@ def find_cut(poly: np.ndarray, white: np.ndarray, ink: np.ndarray, content: np.n
     for transpose in (False, True):
         st = np.ascontiguousarray(stack.transpose(1, 0, 2)) if transpose else stack
         fine = {0.0, -0.25, 0.25}
-        for ang0 in _line_angles(st[..., 1] & st[..., 2]):
+        for ang0 in _line_angles(lines, (x0, y0, x1, y1), transpose):
             fine |= {ang0 - 0.25, ang0, ang0 + 0.25}
         for ang in sorted(fine):
             bands, M, D = _bands(st, float(ang), px, min_area)
@@ -280,6 +293,7 @@ def segment(white: np.ndarray, ink: np.ndarray, content: np.ndarray, min_area: f
     todo = [np.array([[0, 0], [W, 0], [W, H], [0, H]], float)]
     out = []
     root = True
+    lines = page_lines(ink)
     while todo:
         poly = todo.pop()
         m = raster(poly, (H, W)) & content
@@ -294,7 +308,7 @@ def segment(white: np.ndarray, ink: np.ndarray, content: np.ndarray, min_area: f
             continue
         if min(np.ptp(poly, axis=0)) < MIN_SIDE * max(H, W):
             continue  # a strip (a footnote, a page number), not a panel
-        cut = find_cut(poly, white, ink, content, min_area) if len(out) + len(todo) < MAX_PANELS else None
+        cut = find_cut(poly, white, ink, content, lines, min_area) if len(out) + len(todo) < MAX_PANELS else None
         if cut is None:
             out.append(poly)
             continue
