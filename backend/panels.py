@@ -5,12 +5,17 @@
     panel_masks(panels, shape) -> int32 label map (0 = no panel, i + 1 = panel i; insets win)
     python -m backend panels PAGE [--json] [--order rtl|ltr]   (add_cli / run_cli)
 
-Method (details and thresholds in backend/panels_split.py): gutters are the white paper connected
-to the page border; the rest falls into pieces; pieces that are several touching panels are split
-along straight (or slanted) gutter lines; each panel becomes a polygon (4 corners where its outline
-is a quadrilateral, else its convex hull), clipped to the page, so panels that bleed off the edge run
-to it. A panel drawn inside another with its own white ring is reported as well (an inset; the outer
-one keeps its polygon). A page with no framed panel (frameless art) gives one panel over its content.
+Method (details and thresholds in backend/panels_split.py): the page, trimmed to its content, is
+cut recursively along gutters: straight bands of paper across the region, level or slanted (at the
+angles of the long frame lines found by a Hough transform), with a frame line beside them, content on
+both sides and open ends. What is left are the panels, each a convex polygon (4 corners for a
+rectangle or a slanted quadrilateral) trimmed to its content; a panel that bleeds off the page runs
+to the page edge. A panel drawn inside another with its own white ring is reported as well (an
+inset, flagged; the outer one keeps its polygon). A page with no panel (frameless art) gives one
+panel over its content; a blank page gives none. Reading order: recursive XY-cut on the boxes.
+
+Limits: two panels separated by a single line (no paper between them) or by a gutter under about
+0.2 % of the page's long side stay one panel; an inset without its own white ring is not found.
 """
 
 from __future__ import annotations
