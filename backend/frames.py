@@ -107,7 +107,7 @@ class BlobSpec:
     def read(self, body: bytes | memoryview) -> Blob:
         """Inflate (never past the declared size) and wrap the blob's pixels."""
         x, y, w, h = self.box
-        data = bytes(memoryview(body)[self.offset : self.offset + self.length])
+        data = memoryview(body)[self.offset : self.offset + self.length]  # no copy: raw pixels are read in place
         size = w * h * CHANNELS[self.kind]
         if self.codec == "zlib":
             data = _inflate(data, size, self.name)

@@ -110,12 +110,17 @@ def restore_bands(
         if checkpoint is not None:
             checkpoint()
     means = (sums / np.maximum(area, 1.0)[:, None]).astype(np.float32)
+    # Each region's mean and weight as one 16-byte item (complex128): one np.take per pixel instead
+    # of numpy's slower fancy indexing of 3 floats, then another of the weight.
+    table = np.zeros((n, 4), np.float32)
+    table[:, :3], table[:, 3] = means, flat_weight
+    table = table.view(np.complex128).ravel()
     for rows in bands:  # second pass: flatten each region toward its mean
         up = upsample_rows(color_work, (h, w), rows.start, rows.stop)
-        band_labels = labels[rows]
-        flat = means[band_labels]
+        looked_up = np.take(table, labels[rows]).view(np.float32).reshape(up.shape[:2] + (4,))
+        flat = looked_up[..., :3]  # the region's mean, then (mean - up) * weight: as before, op by op
         flat -= up
-        flat *= flat_weight[band_labels][..., None]
+        flat *= looked_up[..., 3:]
         up += flat
         yield rows, np.clip(up, 0.0, 1.0, out=up)
         if checkpoint is not None:
@@ -131,6 +136,28 @@ def _near_white_lut(levels: int = 64) -> np.ndarray:
 
 
 _NEAR_WHITE = _near_white_lut()
+
+
+def _near_white_bytes() -> np.ndarray:
+    """`_NEAR_WHITE` indexed by the bytes of a pixel's 6-bit levels packed as r | g << 8 | b << 16
+    (what a uint32 view of RGBA levels gives, alpha masked off): 255 where near white, else 0."""
+    q = np.arange(64, dtype=np.int64)
+    packed = (q[:, None, None] | (q[None, :, None] << 8) | (q[None, None, :] << 16)).ravel()
+    lut = np.zeros(0x3F3F3F + 1, np.uint8)
+    lut[packed] = np.where(_NEAR_WHITE, 255, 0)  # _NEAR_WHITE is r-major: (r << 12) | (g << 6) | b
+    return lut
+
+
+_NEAR_WHITE_BYTES = _near_white_bytes()
+
+
+def near_white_bytes(rgb: np.ndarray) -> np.ndarray:
+    """uint8 HxW: 255 where `snap_white_into` would make the pixel white, else 0 (`rgb`: float32
+    HxWx3 in [0, 1]). The same 6-bit levels, packed by OpenCV into one uint32 a pixel."""
+    levels = np.minimum(rgb * 64.0, 63.0).astype(np.uint8)  # = clip(rgb * 64, 0, 63) for rgb in [0, 1]
+    packed = cv2.cvtColor(levels, cv2.COLOR_RGB2RGBA).view(np.uint32)[..., 0]
+    packed &= 0x3F3F3F  # alpha off (little-endian: RGBA bytes are r | g << 8 | b << 16 | a << 24)
+    return _NEAR_WHITE_BYTES[packed]
 
 
 def snap_white_into(rgb: np.ndarray) -> None:
@@ -156,14 +183,23 @@ def colour_layer(
     and, with `options.keep_white`, where it is near white."""
     h, w = line_full.shape
     layer = np.empty((h, w, 4), np.uint8)
-    layer[..., 3] = 255
+    little = np.little_endian
     for rows, rgb in restore_bands(color_work, line_full, options, checkpoint, regions):
-        if white is not None:
-            rgb[white[rows]] = 1.0
-        if options.keep_white:
-            snap_white_into(rgb)
+        # White (a balloon, a near-white colour) is 255 in every channel whatever the colour was, so
+        # it is OR-ed into the bytes afterwards: the same bytes as setting the colour to 1.0 first.
+        snap = near_white_bytes(rgb) if options.keep_white and little else None
+        if not little:
+            if white is not None:
+                rgb[white[rows]] = 1.0
+            if options.keep_white:
+                snap_white_into(rgb)
         rgb *= 255.0
         rgb += 0.5
         np.clip(rgb, 0, 255, out=rgb)
-        layer[rows, :, :3] = rgb  # float -> uint8 truncates, as astype
+        band = layer[rows]
+        band[...] = cv2.cvtColor(rgb.astype(np.uint8), cv2.COLOR_RGB2RGBA)  # float -> uint8 truncates; alpha 255
+        if snap is not None:
+            band |= snap[..., None]
+        if white is not None and little:
+            band |= white[rows].view(np.uint8)[..., None] * np.uint8(255)
     return layer

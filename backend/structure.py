@@ -207,12 +207,15 @@ def resample_hints(
     (not diluted with the empty layer) and any covered output pixel counts as hinted.
     """
     if hints_rgba.shape[:2] != tuple(shape):
-        # Band by band: the float32 RGB of a 64-Mpx hint layer alone would be 768 MB.
+        # Band by band: the float32 RGB of a 64-Mpx hint layer alone would be 768 MB. A hint layer is
+        # mostly empty: a band without a hint pixel is zeros (what the formulas give it) at once.
         def weight_block(rows: slice, cols: slice) -> np.ndarray:
             return (hints_rgba[rows, cols, 3] > 0).astype(np.float32)
 
         def summed_block(rows: slice, cols: slice) -> np.ndarray:
             part = hints_rgba[rows, cols]
+            if not part[..., 3].any():
+                return np.zeros(part.shape[:2] + (3,), np.float32)
             rgb = part[..., :3].astype(np.float32) / 255.0
             rgb *= (part[..., 3] > 0).astype(np.float32)[..., None]
             return rgb
