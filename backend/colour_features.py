@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import cv2
 import numpy as np
 
 from . import color
@@ -31,7 +32,12 @@ from .palettes import adjust_dominant, blend_features
 from .panels import Panel, detect_panels, panel_masks
 from .reference import SOLID_HINT_ALPHA, hint_colours, match_palette, reference_colours
 from .request import ColorizeOptions, ColorizeRequest, ColourSources, PanelInput
-from .structure import Checkpoint, Regions
+from .spread import SpreadPrep, clean_paper, paper_seed, prepare_spread
+from .structure import Checkpoint, PageStructure, Regions
+
+# Each panel is a picture of its own (Comicolorization colorizes panel by panel): blank paper just
+# inside its frame, within this share of the working long side, seeds paper as the page border does.
+PANEL_SEED_SHARE = 0.015
 
 
 def feature_histogram(sources: ColourSources, dominant_scale: float = 1.0) -> np.ndarray | None:
@@ -70,6 +76,19 @@ def working_panel_labels(panels: list[PanelInput], page_shape: tuple[int, int], 
     sx, sy = w / W, h / H
     scaled = [Panel([(round(x * sx), round(y * sy)) for x, y in p.polygon]) for p in panels]
     return panel_masks(scaled, (h, w))
+
+
+def panel_spread_prep(page: PageStructure, labels: np.ndarray) -> SpreadPrep:
+    """The hint spread's page analysis (`spread.prepare_spread`) with the paper seed on the page
+    border AND just inside every panel's edge: the blank background around a figure inside a framed
+    panel stays paper as it does on an unframed page (the frame no longer hides it from the seed)."""
+    paper = clean_paper(page.ink, page.tone, page.line)
+    r = max(2, round(PANEL_SEED_SHARE * max(page.shape)))
+    kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
+    lab = labels.astype(np.float32)
+    near_edge = cv2.dilate(lab, kernel, borderType=cv2.BORDER_REPLICATE) != cv2.erode(lab, kernel, borderType=cv2.BORDER_REPLICATE)
+    seed = paper_seed(paper) | (paper & near_edge & (labels > 0))
+    return prepare_spread(page.line, seed, page.shape)
 
 
 def _crop_regions(regions: Regions, ys: slice, xs: slice) -> Regions:

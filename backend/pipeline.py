@@ -21,7 +21,7 @@ import torch
 
 from . import page_cache
 from .balloons import white_balloons
-from .colour_features import ColourPlan, run_plan, working_panel_labels
+from .colour_features import ColourPlan, panel_spread_prep, run_plan, working_panel_labels
 from .inputs import page_inputs
 from .model import DEFAULT_WEIGHTS, ColorUNet, load_weights
 from .request import ColorizeRequest, ColorizeResult, RequestError
@@ -220,6 +220,8 @@ def colorize(
     # The page's colour feature and each panel's (colour_features.py): one network run per distinct one.
     plan = ColourPlan.of(request)
     panel_labels = working_panel_labels(plan.panels, ink.shape, page.shape) if plan.panels else None
+    if panel_labels is not None:
+        spread_prep = panel_spread_prep(page, panel_labels)  # each panel's own paper, as a picture of its own
     if checkpoint is not None:
         checkpoint()
     inputs, spread = page_inputs(page, hint_rgb, hint_mask, checkpoint=checkpoint, prep=spread_prep)
