@@ -32,6 +32,7 @@ class Frame:
     height: int
     data: bytes
     box: Optional[tuple] = None
+    packed: bytes = b""  # decode(): the zlib payload as it came (kept as is, e.g. for the history)
 
     @property
     def full_box(self) -> tuple:
@@ -47,13 +48,22 @@ def crop(data: bytes, width: int, channels: int, box: tuple) -> bytes:
     return b"".join(data[(y + r) * row + start : (y + r) * row + start + w * channels] for r in range(h))
 
 
-def encode(fields: dict, frames: list, compress: bool = True) -> bytes:
+def deflate(data: bytes) -> bytes:
+    """zlib level 1 (the run-length strategy packs a page's ink faster, but inflates colour layers at half the
+    speed: the default strategy, like the backend's)."""
+    return zlib.compress(data, ZLIB_LEVEL)
+
+
+def encode(fields: dict, frames: list, compress: bool = True, raw_up_to: int = 0) -> bytes:
+    """fields + frames -> a frames body. Blobs of more than raw_up_to bytes are compressed (when compress):
+    on localhost moving a few raw MB costs less than compressing them (wire.py)."""
     specs, parts = [], []
     for f in frames:
-        payload = zlib.compress(f.data, ZLIB_LEVEL) if compress else bytes(f.data)
+        packed = compress and len(f.data) > raw_up_to
+        payload = deflate(f.data) if packed else bytes(f.data)
         specs.append({
             "name": f.name, "kind": f.kind, "width": f.width, "height": f.height,
-            "box": list(f.full_box), "codec": "zlib" if compress else "raw", "length": len(payload),
+            "box": list(f.full_box), "codec": "zlib" if packed else "raw", "length": len(payload),
         })
         parts.append(payload)
     header = json.dumps({"fields": fields, "blobs": specs}, separators=(",", ":")).encode("utf-8")
@@ -80,7 +90,8 @@ def decode(body: bytes) -> tuple:
             x, y, w, h = (int(v) for v in s["box"])
             if len(data) != w * h * CHANNELS[s["kind"]]:
                 raise FrameError(f"the backend's {s.get('name')} has the wrong size")
-            frames.append(Frame(str(s["name"]), s["kind"], int(s["width"]), int(s["height"]), data, (x, y, w, h)))
+            packed = payload if s.get("codec") == "zlib" else b""
+            frames.append(Frame(str(s["name"]), s["kind"], int(s["width"]), int(s["height"]), data, (x, y, w, h), packed))
         except (KeyError, TypeError, ValueError, zlib.error) as exc:
             raise FrameError(f"the backend's answer has a broken blob: {exc}") from None
     return fields, frames

@@ -65,6 +65,19 @@ def _png_bgra(png: bytes, what: str, said: tuple) -> bytes:
     return imaging.bgra8_from_qimage(img)
 
 
+class _Pixels:
+    """A frames blob's whole BGRA image, and its zlib stream as it came when that is the whole image already
+    (kept for the history and the variants as is: no compressing again)."""
+
+    def __init__(self, frame: frames.Frame):
+        self.frame = frame
+        full = frame.full_box == (0, 0, frame.width, frame.height)
+        self.packed = frame.packed if full and frame.packed else None
+
+    def __call__(self) -> bytes:
+        return frames.full_pixels(self.frame)
+
+
 def _images(data: bytes) -> tuple:
     """-> (width, height, model_version, seconds, transport, png of variant 1 or b'', [callables giving BGRA])"""
     if bytes(data[:4]) == frames.MAGIC:
@@ -82,7 +95,7 @@ def _images(data: bytes) -> tuple:
             if (b.width, b.height) != (w, h):
                 raise UserError(f"The backend's {b.name} is {b.width}x{b.height} but it said {w}x{h}.")
         seconds = fields.get("seconds") if isinstance(fields.get("seconds"), dict) else {}
-        getters = [lambda b=b: frames.full_pixels(b) for b in images]
+        getters = [_Pixels(b) for b in images]
         return w, h, str(fields.get("model_version") or "unknown"), seconds, "frames", b"", getters
     try:
         value = api.parse_json(data)
@@ -107,12 +120,12 @@ def read_result(target: Target, data: bytes) -> Decoded:
     prepared = prepare_result(target, first, w, h)
     out = Decoded(prepared, w, h, model_version, seconds, transport, png=png)
     if transport == "frames":
-        out.bgra_z = zlib.compress(first, 1)
+        out.bgra_z = getattr(getters[0], "packed", None) or frames.deflate(first)
     if len(getters) > 1:
         kept = 0
         for number, get in enumerate(getters, 1):
             bgra = first if number == 1 else get()
-            z = out.bgra_z if number == 1 and out.bgra_z is not None else zlib.compress(bgra, 1)
+            z = getattr(get, "packed", None) or (out.bgra_z if number == 1 else None) or frames.deflate(bgra)
             if kept + len(z) > MAX_VARIANT_BYTES and number > 1:
                 out.notes.append(f"only {number - 1} of {len(getters)} variants are kept: they fill the memory set aside for them")
                 break

@@ -251,7 +251,7 @@ class ColorizeModel(QObject):
         request.options = opts
         inputs.request = None  # the page is sent once: drop the encoded copies (the target stays for the result)
         self._lap("gui_submit")
-        self._in_worker(run, lambda: wire.encode_body(request, speaks), lambda body: self._send(run, inputs.target, body), "body")
+        self._in_worker(run, lambda: wire.encode_body(request, speaks, self.settings.url), lambda body: self._send(run, inputs.target, body), "body")
 
     def _send(self, run: int, target: Target, body: wire.Body) -> None:
         self.stats["bytes_up"] = len(body.data)

@@ -20,6 +20,18 @@ from .request import ColorizeRequest
 
 JSON = "application/json"
 FRAMES = frames.CONTENT_TYPE
+LOCAL_RAW_BYTES = 64 * 1024 * 1024  # on localhost, blobs up to this size go raw: moving them costs less than packing
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    return host in LOOPBACK or host.startswith("127.")
 
 
 @dataclass
@@ -99,7 +111,7 @@ def _named(image: Any, name: str) -> Frame:
     return image if image.name == name else replace(image, name=name)
 
 
-def frames_body(request: ColorizeRequest) -> bytes:
+def frames_body(request: ColorizeRequest, raw_up_to: int = 0) -> bytes:
     """The request as a frames body: its images as blobs (ink, hints, reference..., draft, panel_reference...),
     everything else (options, weights, palettes, panels) in the header's fields; no image is a field there."""
     fields = request.to_json()
@@ -118,13 +130,13 @@ def frames_body(request: ColorizeRequest) -> bytes:
                 blobs += [_named(r, "panel_reference") for r in p.pop("references")]
             panels.append(p)
         fields["panels"] = panels
-    return frames.encode(fields, blobs)
+    return frames.encode(fields, blobs, raw_up_to=raw_up_to)
 
 
-def encode_body(request: ColorizeRequest, speaks_frames: bool) -> Body:
-    """The bytes to POST (worker thread)."""
+def encode_body(request: ColorizeRequest, speaks_frames: bool, url: str = "") -> Body:
+    """The bytes to POST to the backend at `url` (worker thread)."""
     if speaks_frames and has_frames(request):
-        return Body(frames_body(request), FRAMES)
+        return Body(frames_body(request, LOCAL_RAW_BYTES if is_loopback(url) else 0), FRAMES)
     if has_frames(request):
         request = as_png(request)
     return Body(request.encode(), JSON)

@@ -69,6 +69,12 @@ def test_frames_body_is_what_the_server_reads():
     assert len(parsed.references) == 1 and parsed.options == {"a": 1}
     if takes_draft:
         assert parsed.draft.rgba()[0, 0].tolist() == [7, 6, 5, 255]
+    # on localhost the blobs travel raw (packing costs more than moving them), elsewhere zlib
+    local = wire.encode_body(req, speaks_frames=True, url="http://127.0.0.1:8765")
+    assert all(f.packed == b"" for f in frames.decode(local.data)[1])
+    assert all(f.packed for f in frames.decode(body.data)[1])
+    assert server.frames_body(local.data).hints.rgba()[1, 2].tolist() == [3, 2, 1, 255]
+    assert wire.is_loopback("http://localhost:1") and wire.is_loopback("http://[::1]:8765") and not wire.is_loopback("http://10.0.0.2:8765")
     req.draft = draft
     # the same request for a backend without frames: JSON with PNGs
     plain = wire.encode_body(req, speaks_frames=False)
