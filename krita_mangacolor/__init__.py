@@ -14,6 +14,10 @@ Where things live (docs/ARCHITECTURE.md, "Plugin", follows one Colorize click th
                        reference), roles.py (the choices stored in the .kra), page_reader.py (read the pixels and
                        encode them), result_layer.py (write the MangaColor layer), geometry.py (Rect, Target),
                        tools.py (hint layer, Colorize Mask)
+  panels & palettes    panels_layer.py (the 'Panels' vector layer: SVG in points <-> polygons in pixels),
+                       panel_choices.py + palette_library.py (per-panel choices, named palettes: in the .kra,
+                       doc_store.py), page_extras.py (References group, palettes, panels into the request),
+                       panels_model.py (Detect panels, Save palette), palette_widgets.py (the docker's box)
   pure helpers         pixels.py (Krita pixel layouts), imaging.py (QImage, PNG), worker.py (a worker thread),
                        qt.py (PyQt5 or PyQt6), errors.py, options.py (the backend's option schema)
 Only the standard library, PyQt and krita are used: nothing else exists in Krita.

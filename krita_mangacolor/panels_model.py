@@ -77,6 +77,7 @@ class PanelsModel(QObject):
         self.ok = True
         self.status = ""
         self._run = 0
+        self.last_polygons: list = []  # the backend's last answer (page pixels), for the real-Krita test
         colorize_model.changed.connect(self._colorize_changed)
 
     # --- state ---
@@ -168,6 +169,7 @@ class PanelsModel(QObject):
             if not _in_a_view(self.app, d):  # Krita 5.1 crashes adding shapes to a document no window shows
                 raise UserError("Open the page in a window first: the panels are written as shapes of its view.")
             write_panels(d, polygons)
+            self.last_polygons = polygons
             if not polygons:
                 return "No panels found: draw them as closed shapes in the 'Panels' vector layer."
             return (f"{len(polygons)} panels in the 'Panels' layer: correct them with the shape tools if needed, "

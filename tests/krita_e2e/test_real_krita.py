@@ -342,3 +342,14 @@ def test_margins_and_gutters_stay_white(e2e):
     assert len(paper) >= 4
     tinted = [p for p in paper if min(p["result_rgb"]) < 250]
     assert not tinted, f"margin/gutter pixels are not paper white: {tinted}"
+
+
+def test_panels_palette_for_one_panel_and_kra(e2e):
+    """Issue 12: Detect panels -> the Panels vector layer; a palette for one panel reaches it; the .kra keeps
+    the panel layer, the palette library and the choice."""
+    checked(e2e, "panels")
+
+
+def test_colorize_mask_export(e2e):
+    """Krita 5.2+: Export hints to Colorize Mask works (Krita 5.1: the action is disabled)."""
+    checked(e2e, "cmask")

@@ -19,6 +19,9 @@ Scenarios, in order (each one's checks are named with its prefix; an exception f
   gray        GRAYA page whose only layer is the ink -> RGB result above it, Multiply, one undo step
   deep        16-bit RGBA and 16-bit grayscale pages
   kra         pickers set to non-default layers, colorize, save .kra, close, reopen: choices found again
+  panels      Detect panels -> Panels vector layer; palette for one panel -> colorize; .kra keeps them
+              (panels_scenarios.py)
+  cmask       Krita 5.2+: Export hints to Colorize Mask (panels_scenarios.py)
   hinttool    'MangaColor: New hint layer' -> Hints above the ink, active, hint brush
   all         'Colorize all open documents' -> each colorized, the one without an ink skipped and named
   cancel      Cancel mid-run (slow fake backend) -> nothing changed, the job deleted on the backend
@@ -396,8 +399,13 @@ def scenario_action():
     clashes = [a.objectName() for a in k.actions() if a.objectName() != "mangacolor_colorize" and shortcut and a.shortcut().toString() == shortcut]
     check("action: no other Krita action uses the shortcut", not clashes, clashes)
     mask = found.get("mangacolor_export_colorize_mask")
-    check("action: Colorize Mask export disabled in Krita 5.1, saying why",
-          mask is not None and not mask.isEnabled() and "Krita 5.2" in mask.toolTip(), mask and (mask.isEnabled(), mask.toolTip()))
+    if hasattr(__import__("krita"), "ColorizeMask"):  # Krita 5.2+: scenario 'cmask' uses it
+        # (Krita 5.2 itself disables script actions while no document is open: 'cmask' checks it enabled)
+        check("action: Colorize Mask export not disabled by MangaColor in Krita 5.2+", mask is not None and "Needs Krita" not in mask.toolTip(),
+              mask and mask.toolTip())
+    else:
+        check("action: Colorize Mask export disabled in Krita 5.1, saying why",
+              mask is not None and not mask.isEnabled() and "Krita 5.2" in mask.toolTip(), mask and (mask.isEnabled(), mask.toolTip()))
     ctx["actions"] = found
     return action
 
@@ -1007,6 +1015,10 @@ def main():
     yield from scenario_gray(docker)
     yield from scenario_deep(docker)
     yield from scenario_kra(docker)
+    from . import panels_scenarios  # issue 12: panels, palettes; Krita 5.2's Colorize Mask
+
+    yield from panels_scenarios.scenario_panels(docker)
+    yield from panels_scenarios.scenario_colorize_mask(docker)
     yield from scenario_hint_tool(docker)
     yield from scenario_all(docker)
     yield from scenario_cancel(docker)
