@@ -21,6 +21,7 @@ class VariantStrip(QGroupBox):
         layout.setContentsMargins(4, 4, 4, 4)
         self.row = QHBoxLayout()
         self.row.setSpacing(2)
+        self.row.addStretch(1)  # the thumbnails go before it, left-aligned
         layout.addLayout(self.row)
         self.group = QButtonGroup(self)
         self.group.setExclusive(True)
@@ -52,9 +53,8 @@ class VariantStrip(QGroupBox):
             b.setToolTip(f"Variant {v.number}: click to make it the MangaColor layer (undoable)")
             b.clicked.connect(lambda _checked=False, n=v.number: self._picked(n))
             self.group.addButton(b)
-            self.row.addWidget(b)
+            self.row.insertWidget(self.row.count() - 1, b)
             self.buttons.append(b)
-        self.row.addStretch(1) if not self.buttons else None
         self.setVisible(bool(self.buttons))
         self.update_buttons()
 

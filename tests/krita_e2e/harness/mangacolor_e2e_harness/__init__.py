@@ -25,6 +25,7 @@ Scenarios, in order (each one's checks are named with its prefix; an exception f
   hinttool    'MangaColor: New hint layer' -> Hints above the ink, active, hint brush
   all         'Colorize all open documents' -> each colorized, the one without an ink skipped and named
   cancel      Cancel mid-run (slow fake backend) -> nothing changed, the job deleted on the backend
+  timing, variants  the sample page's click->layer timings; variants, pick, Keep as draft (round_trip.py)
   bigpage     6000x8500 page (fake backend): GUI-thread blocking, the plugin's own times and memory
   autostart   no server: the plugin starts the real backend from the server command
   kill        that backend killed with SIGKILL mid-job -> clear message, layers byte-identical; the next
@@ -54,7 +55,7 @@ from PyQt5.QtWidgets import QApplication, QComboBox, QDockWidget, QLabel, QListW
 RESULT_PATH = os.environ.get("MANGACOLOR_E2E_RESULT", "")
 TMP = os.environ.get("MANGACOLOR_E2E_TMP", "/tmp")
 FAKE_URL = os.environ.get("MANGACOLOR_E2E_FAKE_URL", "")
-WATCHDOG_S = float(os.environ.get("MANGACOLOR_E2E_WATCHDOG", "420"))
+WATCHDOG_S = float(os.environ.get("MANGACOLOR_E2E_WATCHDOG", "600"))
 JOB_TIMEOUT_S = float(os.environ.get("MANGACOLOR_E2E_JOB_TIMEOUT", "240"))
 ONLY = set(filter(None, os.environ.get("MANGACOLOR_E2E_ONLY", "").split(",")))  # run a subset (debugging)
 
@@ -1022,6 +1023,10 @@ def main():
     yield from scenario_hint_tool(docker)
     yield from scenario_all(docker)
     yield from scenario_cancel(docker)
+    from .round_trip import scenario_timing, scenario_variants
+
+    yield from scenario_timing(docker)
+    yield from scenario_variants(docker)
     yield from scenario_bigpage(docker)
     yield from scenario_autostart(docker)
     yield from scenario_kill(docker)
