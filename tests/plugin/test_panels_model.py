@@ -137,3 +137,21 @@ def test_docker_box_selection_picks_panel_and_stores_choices(krita, backend, tmp
     box.library.setCurrentRow(0)
     box.delete_button.click()
     assert palette_library.names(doc) == [] and panel_choices.load(doc).panels == {}
+
+
+def test_selection_sends_only_its_panels_clipped(krita, backend):
+    doc, ink, _ = make_page(krita, 80, 60)
+    mdl, results = make_model(krita, backend.url)
+    pm = panels_model.PanelsModel(mdl)
+    pm.detect_panels(doc)
+    assert wait_pm(pm)[0]
+    sel = Selection(doc)
+    sel.select(30, 0, 20, 20, 255)  # x 30..50: the right part of Panel 2 and the left part of Panel 1
+    doc.setSelection(sel)
+    doc.setActiveNode(ink)
+    ok, message = run(mdl, results)
+    assert ok, message
+    body = jobs_bodies(backend)[-1]
+    polys = [p["polygon"] for p in body["panels"]]
+    assert all(0 <= x <= 20 and 0 <= y <= 20 for poly in polys for x, y in poly), polys
+    assert len(polys) == 2
