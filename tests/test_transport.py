@@ -145,3 +145,18 @@ def test_frames_need_the_token(client):
     ink, hints, ref = page_and_hints()
     r = client.post("/v1/colorize", content=frames_request(ink, hints, ref), headers={"Content-Type": frames.CONTENT_TYPE})
     assert r.status_code == 401
+
+
+def test_result_deflate_in_two_parts_is_one_zlib_stream():
+    from backend import transport
+
+    rng = np.random.default_rng(5)
+    rgba = np.repeat(rng.integers(0, 256, (1500, 1, 4), np.uint8), 2800, axis=1)  # 4.2 Mpx: two parts
+    rgba[::7, ::3] = rng.integers(0, 256, (215, 934, 4), np.uint8)
+    data = transport.rgba_bands_zlib(rgba)
+    assert zlib.decompress(data) == frames.rgba_to_bgra(rgba).tobytes()
+    small = rgba[:100, :100, :3]
+    bgra = np.concatenate([small[..., ::-1], np.full((100, 100, 1), 255, np.uint8)], -1)
+    assert zlib.decompress(transport.rgba_bands_zlib(small)) == bgra.tobytes()
+    for a, b in ((b"abc", b"defgh"), (b"\xff" * 70000, b"\x01" * 123457)):
+        assert transport._adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)

@@ -52,6 +52,7 @@ class Page:
 @dataclass
 class Timing:
     total: list[float] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)  # the server process's CPU seconds (user + system)
     encode: list[float] = field(default_factory=list)
     decode: list[float] = field(default_factory=list)
     server: list[dict] = field(default_factory=list)
@@ -64,6 +65,7 @@ class Timing:
         return {
             "runs": len(self.total),
             "total_s": med(self.total),
+            "server_cpu_s": med(self.server_cpu),
             "client_encode_s": med(self.encode),
             "client_decode_s": med(self.decode),
             "server_stages_s": {k: med([s.get(k, 0.0) for s in self.server]) for k in stages},
@@ -163,6 +165,15 @@ class Server:
         except (ValueError, urllib.error.URLError):
             return False
 
+    def cpu_seconds(self) -> float:
+        """The server's CPU time so far (user + system, all its threads): unlike wall time, not
+        stretched by other processes on a shared machine."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return float("nan")
+
     def reset_peak_memory(self) -> None:
         try:
             Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
@@ -191,8 +202,10 @@ def _one(server: Server, transport: str, ink: np.ndarray, hints: np.ndarray, tim
     t0 = time.perf_counter()
     body, content_type = encode_request(transport, ink, hints)
     t1 = time.perf_counter()
+    cpu0 = server.cpu_seconds()
     data = server.post("/v1/colorize", body, content_type)
     t2 = time.perf_counter()
+    timing.server_cpu.append(server.cpu_seconds() - cpu0)
     _, seconds = decode_result(transport, data)
     t3 = time.perf_counter()
     seconds = {k: float(v) for k, v in seconds.items() if isinstance(v, (int, float))}
@@ -249,11 +262,12 @@ def run_speed(device: str = "cpu", runs: int = 5, big: bool = True, big_runs: in
 def text_report(out: dict) -> str:
     lines = [f"Speed on {out['machine']['cpu_count']} CPU cores, device {out['machine']['device']}"
              + (f" ({out['machine']['gpu']})" if out["machine"]["gpu"] else "")]
-    lines.append(f"{'page':<24}{'transport':<10}{'first s':>9}{'rerun s':>9}{'rerun/first':>12}{'enc s':>7}{'dec s':>7}{'peak MiB':>10}  server stages (first run)")
+    lines.append(f"{'page':<24}{'transport':<10}{'first s':>9}{'rerun s':>9}{'rerun/first':>12}{'cpu 1st':>8}{'cpu re':>8}{'enc s':>7}{'dec s':>7}{'peak MiB':>10}  server stages (first run)")
     for r in out["pages"]:
         f, h = r["first_run"], r["hints_only_rerun"]
         stages = ", ".join(f"{k} {v:.2f}" for k, v in f["server_stages_s"].items())
         lines.append(f"{r['page']:<24}{r['transport']:<10}{f['total_s']:>9.2f}{h['total_s']:>9.2f}{r['rerun_over_first']:>12.2f}"
+                     f"{f.get('server_cpu_s', float('nan')):>8.2f}{h.get('server_cpu_s', float('nan')):>8.2f}"
                      f"{f['client_encode_s']:>7.2f}{f['client_decode_s']:>7.2f}{str(r['server_peak_mib']):>10}  {stages}")
     p = out["paper_generator"]
     lines.append(f"page paper's generator ({p['parameters'] / 1e6:.1f} M parameters) at {p['size'][1]}x{p['size'][0]}: "
