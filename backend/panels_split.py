@@ -34,7 +34,6 @@ SPECK = 0.00005  # non-white specks smaller than this fraction of the page are n
 MAX_PANELS = 60
 OPEN_END = 0.008  # open ends: this much paper (fraction of the long side) where a gutter meets the region edge
 MIN_GUTTER = 0.002  # narrowest gutter, fraction of the long side
-STRONG_FRAME = 0.6  # frame lines this solid on both sides excuse one closed end
 SIDE_CONTENT = 0.15  # each side of a gutter holds at least this x MIN_PANEL of content
 TRIM = 0.02  # page level: marks apart from the panels holding less than this of the content are left out
 LINE_MIN = 0.05  # long lines: at least this fraction of the long side
@@ -175,12 +174,9 @@ def _bands(stack: np.ndarray, ang: float, px: dict, min_area: float):
         rr = np.arange(b - a + 1)[:, None]
         open_f = wb[rr, np.minimum(f[:, None] + k, D - 1)].all(axis=1).any()
         open_l = wb[rr, np.maximum(l[:, None] - k, 0)].all(axis=1).any()
-        if width >= wide:
-            if not (open_f and open_l):
-                continue
-            if (((r[a:b + 1, :, 1] & reg[a:b + 1]).sum(axis=0)) >= 0.9 * width).any():
-                continue
-        elif not ((open_f and open_l) or ((open_f or open_l) and min(ia, ib) >= STRONG_FRAME)):
+        if not (open_f and open_l):
+            continue
+        if width >= wide and (((r[a:b + 1, :, 1] & reg[a:b + 1]).sum(axis=0)) >= 0.9 * width).any():
             continue
         out.append((float(min(ia, ib) + 0.5 * wf[a:b + 1].mean() + 0.02 * min(width, 15)), a, b))
     return out, M, D
