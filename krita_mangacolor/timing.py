@@ -34,6 +34,7 @@ def summarize(stats: dict, server_seconds: Any, transport: str, bytes_up: int = 
     }
     server = {k: v for k, v in (server_seconds or {}).items() if isinstance(v, (int, float))} if isinstance(server_seconds, dict) else {}
     out["server"] = server
+    out["import_parts"] = {k[len("apply_"):]: v for k, v in stats.items() if k.startswith("apply_")}  # result_layer's Krita calls
     out["client"] = round(sum(out[k] for k in CLIENT), 3)
     out["client_share"] = round(out["client"] / out["total"], 3) if out["total"] > 0 else 0.0
     return out

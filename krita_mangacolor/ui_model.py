@@ -226,8 +226,9 @@ class ColorizeModel(QObject):
         self.stats["gui_read"] = round(time.monotonic() - t0, 3)
         self.notes = list(settings.notes) + list(raw.notes)
         self._set(PREPARING, "Preparing the page...", -1)
-        lean = bool((self.connection.info or {}).get("frames"))  # the backend's last health: frames or PNG
-        self._in_worker(run, lambda: encode_inputs(raw, lean), lambda inputs: self._encoded(run, inputs), "encode")
+        # frames always: they become PNG at submit time for a backend without frames (wire.encode_body), so the
+        # health the docker saw last (maybe another server's) never decides the transport
+        self._in_worker(run, lambda: encode_inputs(raw, True), lambda inputs: self._encoded(run, inputs), "encode")
 
     def _encoded(self, run: int, inputs: Inputs) -> None:
         self._inputs = inputs
