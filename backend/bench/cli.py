@@ -91,6 +91,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="time the round trip through a real server instead (sample page and a 6000x8500 page, PNG and frames "
                    "transports, first runs and hints-only re-runs, peak server memory, the page paper's generator); writes speed.json")
     p.add_argument("--speed-runs", type=int, default=5, help="runs per measurement with --speed (median reported; default 5)")
+    p.add_argument("--panel-colour", action="store_true",
+                   help="measure per-panel references and a palette across a chapter instead (issue 12; "
+                   "python -m backend bench --panel-colour --help for its own options); writes panel_colour.json")
     p.add_argument("--from-json", type=Path, default=None, metavar="JSON",
                    help="run nothing: recompute the aggregates of a saved bench.json, print its tables and write tables.md next to it")
     args = p.parse_args(argv)
@@ -641,6 +644,10 @@ def rerender(path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--panel-colour" in argv:
+        from .panel_colour import main as panel_colour_main
+
+        return panel_colour_main(argv)
     args = parse_args(argv)
     args.argv = argv
     if args.from_json is not None:

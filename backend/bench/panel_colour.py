@@ -7,7 +7,8 @@
    its own character's reference (`panels`), one blended reference for the whole page (both references
    on the page, no panels), no reference. Measured per panel, inside its frame: palette fidelity
    (`metrics.palette_fidelity`, 216-bin histogram intersection of the output with a reference) to its
-   own character's reference and to the other's.
+   own character's reference and to the other's. The ground truth (the colour page multiplied by its
+   ink, what a perfect colorization shows) is scored the same way: the ceiling of the measure.
 
 2. Palette library across a chapter. One character drawn on N pages, in the left or right panel, at
    different scales and positions, next to a different character on every page. Page 1 is colorized
@@ -142,6 +143,23 @@ def build_page(chars: list[tuple[Character, float]], seed: int) -> Page:
     return page
 
 
+def _coloured(rgb: np.ndarray) -> np.ndarray:
+    """Pixels that carry colour: not white paper (L > 90, chroma < 8), not ink (L < 25)."""
+    lab = color.rgb_to_lab(rgb.reshape(-1, 3).astype(np.float64) / 255.0)
+    chroma = np.hypot(lab[:, 1], lab[:, 2])
+    return (~((lab[:, 0] > 90) & (chroma < 8)) & (lab[:, 0] >= 25)).reshape(rgb.shape[:2])
+
+
+def colour_fidelity(output: np.ndarray, reference: np.ndarray) -> float:
+    """`metrics.palette_fidelity` over the pixels that carry colour in both (paper and ink left out
+    of each): how well the character's colours match, whatever the share of white around it."""
+    a, b = output[..., :3], reference[..., :3]
+    ma, mb = _coloured(a), _coloured(b)
+    if ma.sum() == 0 or mb.sum() == 0:
+        return 0.0
+    return color.histogram_intersection(color.histogram216(a, ma), color.histogram216(b, mb))
+
+
 def colorize_page(model, page: Page, hints=None, references=(), palettes=(), panels=None, options=None):  # type: ignore[no-untyped-def]
     from ..pipeline import colorize
 
@@ -167,17 +185,23 @@ def per_panel(root: Path, model, pairs: int = 6, hint_counts: tuple[int, ...] = 
             hints = colorist_hints(page.gt, page.ink, k, np.random.default_rng([SEED, 300 + p, k])) if k else None
             conditions = {
                 "per-panel": dict(panels=[PanelInput(polys[i], ColourSources((refs[i],))) for i in range(2)]),
+                "per-panel, dominant 0.25": dict(panels=[PanelInput(polys[i], ColourSources((refs[i],))) for i in range(2)],
+                                                 options=ColorizeOptions(dominant_scale=0.25)),
                 "blended": dict(references=refs),
+                "blended, same panels": dict(references=refs, panels=[PanelInput(polys[i]) for i in range(2)]),
                 "none": {},
             }
-            for name, kw in conditions.items():
+            truth = np.clip(page.gt.astype(np.float32) * page.ink[..., None] + 0.5, 0, 255).astype(np.uint8)
+            for name, kw in {**conditions, "ground truth": None}.items():
                 t0 = time.perf_counter()
-                out = colorize_page(model, page, hints, **kw).composite
+                out = truth if kw is None else colorize_page(model, page, hints, **kw).composite
                 for i in range(2):
                     crop = out[inside(page.boxes[i])]
                     own, other = metrics.palette_fidelity(crop, refs[i]), metrics.palette_fidelity(crop, refs[1 - i])
+                    c_own, c_other = colour_fidelity(crop, refs[i]), colour_fidelity(crop, refs[1 - i])
                     rows.append({"pair": p, "panel": i, "character": (a, b)[i].id, "other": (a, b)[1 - i].id, "hints": k,
-                                 "condition": name, "own": round(own, 4), "other_fid": round(other, 4), "margin": round(own - other, 4)})
+                                 "condition": name, "own": round(own, 4), "other_fid": round(other, 4), "margin": round(own - other, 4),
+                                 "colour_own": round(c_own, 4), "colour_other": round(c_other, 4), "colour_margin": round(c_own - c_other, 4)})
                 log(f"  pair {p} ({a.id} | {b.id}) {k:2d} hints {name:9s}: "
                     + ", ".join(f"panel {r['panel'] + 1} own {r['own']:.3f} other {r['other_fid']:.3f}" for r in rows[-2:])
                     + f"  [{time.perf_counter() - t0:.1f}s]")
@@ -188,7 +212,9 @@ def per_panel_summary(rows: list[dict]) -> list[dict]:
     out = []
     for k in sorted({r["hints"] for r in rows}):
         blended = {(r["pair"], r["panel"]): r["own"] for r in rows if r["hints"] == k and r["condition"] == "blended"}
-        for name in ("per-panel", "blended", "none"):
+        blended_p = {(r["pair"], r["panel"]): r["own"] for r in rows if r["hints"] == k and r["condition"] == "blended, same panels"}
+        truth_ok = {(r["pair"], r["panel"]) for r in rows if r["hints"] == k and r["condition"] == "ground truth" and r["margin"] >= FIDELITY_MARGIN}
+        for name in ("per-panel", "per-panel, dominant 0.25", "blended", "blended, same panels", "none", "ground truth"):
             sel = [r for r in rows if r["hints"] == k and r["condition"] == name]
             if not sel:
                 continue
@@ -199,10 +225,19 @@ def per_panel_summary(rows: list[dict]) -> list[dict]:
                 "other": round(float(np.mean([r["other_fid"] for r in sel])), 4),
                 "margin_mean": round(float(np.mean(margins)), 4), "margin_min": round(float(np.min(margins)), 4),
                 "panels_margin_ok": int(sum(m >= FIDELITY_MARGIN for m in margins)),
+                "truth_ok_panels": len(truth_ok),
+                "margin_ok_where_truth_ok": int(sum(r["margin"] >= FIDELITY_MARGIN for r in sel if (r["pair"], r["panel"]) in truth_ok)),
+                "colour_own": round(float(np.mean([r["colour_own"] for r in sel])), 4),
+                "colour_other": round(float(np.mean([r["colour_other"] for r in sel])), 4),
+                "colour_margin_ok": int(sum(r["colour_margin"] >= FIDELITY_MARGIN for r in sel)),
             }
-            if name == "per-panel" and blended:
+            if name.startswith("per-panel") and blended:
                 entry["panels_beating_blended"] = int(sum(r["own"] > blended[(r["pair"], r["panel"])] for r in sel))
                 entry["gain_over_blended"] = round(float(np.mean([r["own"] - blended[(r["pair"], r["panel"])] for r in sel])), 4)
+            if name.startswith("per-panel") and blended_p:
+                entry["panels_beating_blended_same_panels"] = int(sum(r["own"] > blended_p[(r["pair"], r["panel"])] for r in sel))
+                entry["gain_over_blended_same_panels"] = round(
+                    float(np.mean([r["own"] - blended_p[(r["pair"], r["panel"])] for r in sel])), 4)
             out.append(entry)
     return out
 
@@ -298,12 +333,20 @@ def markdown(data: dict) -> str:
     if "per_panel" in data:
         pp = data["per_panel"]
         lines += [f"Per-panel references ({pp['pairs']} two-panel pages, {2 * pp['pairs']} panels; palette fidelity inside each panel's frame):", "",
-                  "| hints | condition | fidelity to own reference | to the other's | margin mean | margin min | panels with margin >= 0.1 | per-panel beats blended |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| hints | condition | fidelity to own reference | to the other's | margin mean | margin min | panels with margin >= 0.1 "
+                  "| ... of those where the truth has it | per-panel beats blended (no panels / same panels) "
+                  "| colours only: own | other | margin >= 0.1 |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for s in pp["summary"]:
-            beat = f"{s['panels_beating_blended']}/{s['panels']} (+{s['gain_over_blended']:.3f})" if "panels_beating_blended" in s else ""
+            beat = ""
+            if "panels_beating_blended" in s:
+                beat = f"{s['panels_beating_blended']}/{s['panels']} ({s['gain_over_blended']:+.3f})"
+            if "panels_beating_blended_same_panels" in s:
+                beat += f" / {s['panels_beating_blended_same_panels']}/{s['panels']} ({s['gain_over_blended_same_panels']:+.3f})"
             lines.append(f"| {s['hints']} | {s['condition']} | {s['own']:.3f} | {s['other']:.3f} | {s['margin_mean']:+.3f} | "
-                         f"{s['margin_min']:+.3f} | {s['panels_margin_ok']}/{s['panels']} | {beat} |")
+                         f"{s['margin_min']:+.3f} | {s['panels_margin_ok']}/{s['panels']} | "
+                         f"{s['margin_ok_where_truth_ok']}/{s['truth_ok_panels']} | {beat} | "
+                         f"{s['colour_own']:.3f} | {s['colour_other']:.3f} | {s['colour_margin_ok']}/{s['panels']} |")
         lines.append("")
     if "chapter" in data:
         ch = data["chapter"]
