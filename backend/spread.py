@@ -10,6 +10,7 @@ planes (`inputs.build_inputs`), and the paper it finds stays white after the net
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -130,6 +131,18 @@ class SpreadPrep:
     def boxes(self) -> list:
         return ndimage.find_objects(self.regions.labels)
 
+    def release_lobes(self, paper: np.ndarray) -> np.ndarray:
+        """`_release_lobes(paper, dist, seed, gap)`, remembered for the last few paper masks: hints moved
+        inside their regions usually leave the paper as it was, and this is the spread's costliest
+        step (a grayscale reconstruction of the whole page)."""
+        key = hashlib.sha256(np.packbits(paper)).hexdigest() + str(paper.shape)
+        memo = self.__dict__.setdefault("_lobes", {})
+        if key not in memo:
+            while len(memo) >= 2:
+                memo.pop(next(iter(memo)))
+            memo[key] = _release_lobes(paper, self.dist, self.seed, self.gap).copy()
+        return memo[key].copy()
+
     @cached_property
     def region_maps(self) -> tuple[np.ndarray, np.ndarray]:
         """`structure.region_maps(regions)`: the network's region planes (shared: read only)."""
@@ -220,7 +233,7 @@ def spread_hints(
         rgb[box][by_hint] = colours[claim[by_hint]]
         reached[box] |= by_hint
         paper[box] |= inside & (claim == paper_id)
-    paper = _release_lobes(paper, dist, seed, gap)
+    paper = prep.release_lobes(paper)  # = _release_lobes(paper, dist, seed, gap)
     return HintSpread(rgb=rgb, mask=reached, paper=paper, regions=regions)
 
 
