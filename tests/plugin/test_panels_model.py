@@ -155,3 +155,29 @@ def test_selection_sends_only_its_panels_clipped(krita, backend):
     polys = [p["polygon"] for p in body["panels"]]
     assert all(0 <= x <= 20 and 0 <= y <= 20 for poly in polys for x, y in poly), polys
     assert len(polys) == 2
+
+
+def test_palette_from_hints_and_from_a_selection_of_the_coloured_page(krita, backend):
+    doc, ink, hints = make_page(krita, 40, 30)
+    mdl, results = make_model(krita, backend.url)
+    pm = panels_model.PanelsModel(mdl)
+    pm.save_palette("Dots", "hints", doc)
+    ok, status = wait_pm(pm)
+    assert ok, status
+    sent = [b for m, p, b in backend.requests if p == "/v1/palettes"][-1]
+    assert sent["source"] == "hints" and sent["name"] == "Dots"
+    assert set(palette_library.swatch_colours(palette_library.get(doc, "Dots"))) == {(248, 0, 0), (0, 0, 248)}
+    pm.save_palette("Sel", "selection", doc)  # no selection yet: says so
+    ok, status = wait_pm(pm)
+    assert not ok and "Select the coloured area" in status
+    ok, message = run(mdl, results)  # a coloured page: the MangaColor layer
+    assert ok, message
+    sel = Selection(doc)
+    sel.select(10, 10, 4, 4, 255)
+    doc.setSelection(sel)
+    pm.save_palette("Sel", "selection", doc)
+    ok, status = wait_pm(pm)
+    assert ok, status
+    assert palette_library.swatch_colours(palette_library.get(doc, "Sel")) == [(200, 168, 136)]  # the fake's fill
+    pm.save_palette("", "hints", doc)
+    assert not pm.ok and "name" in pm.status
