@@ -181,3 +181,23 @@ def test_palette_from_hints_and_from_a_selection_of_the_coloured_page(krita, bac
     assert palette_library.swatch_colours(palette_library.get(doc, "Sel")) == [(200, 168, 136)]  # the fake's fill
     pm.save_palette("", "hints", doc)
     assert not pm.ok and "name" in pm.status
+
+
+def test_reference_layer_for_one_panel(krita, backend):
+    doc, ink, _ = make_page(krita, 80, 60)
+    sky = doc.add_layer("Sky")
+    fill(sky, 0, 0, 6, 4, (230, 160, 40, 255))
+    mdl, results = make_model(krita, backend.url)
+    pm = panels_model.PanelsModel(mdl)
+    pm.detect_panels(doc)
+    assert wait_pm(pm)[0]
+    pm.set_panel_choice(doc, "Panel 1", panel_choices.PanelChoice.layer(sky))
+    doc.setActiveNode(ink)
+    ok, message = run(mdl, results)
+    assert ok, message
+    body = jobs_bodies(backend)[-1]
+    assert len(body["panels"][0]["references"]) == 1 and "references" not in body["panels"][1]
+    assert body["references"] == []  # the page's own references are unchanged
+    sky.remove()
+    ok, message = run(mdl, results)
+    assert ok and any("'Sky' chosen for Panel 1 is gone" in n for n in mdl.notes), mdl.notes
