@@ -12,8 +12,9 @@ from typing import Any, Callable, Optional
 
 from .qt import QNetworkAccessManager, QNetworkReply, QNetworkRequest, QObject, QTimer, QUrl, qbytes
 
-from . import api
+from . import api, upload
 from .settings import normalize_url
+from .worker import Worker
 
 JSON = "application/json"
 FRAMES_ACCEPT = "application/x-mangacolor-frames, application/json;q=0.5"  # errors still come as JSON
@@ -66,6 +67,7 @@ class Client(QObject):
         self._token = token
         self._net: QNetworkAccessManager | None = None
         self._pending: set[Pending] = set()
+        self._uploads = Worker(self)  # the page's upload runs in a thread of its own (upload.py)
 
     @property
     def base_url(self) -> str:
@@ -156,9 +158,11 @@ class Client(QObject):
     def options(self, callback: Callback) -> Pending:
         return self._send("GET", api.OPTIONS, None, callback, None)
 
-    def submit(self, body: bytes, callback: Callback, content_type: str = JSON) -> Pending:
-        """body: wire.encode_body(): JSON (request.ColorizeRequest.encode()) or frames (content_type FRAMES)"""
-        return self._send("POST", api.JOBS, body, callback, None, content_type=content_type)
+    def submit(self, body: bytes, callback: Callback, content_type: str = JSON) -> Any:
+        """body: wire.encode_body(): JSON (request.ColorizeRequest.encode()) or frames (content_type FRAMES).
+        Uploaded from a thread of its own (upload.py): Krita's busy event loop does not pace it."""
+        req = self._request(api.JOBS, None, True, content_type)  # made here: settings and token are read on the GUI thread
+        return upload.post(self._uploads, lambda: req, body, self.read_reply, callback)
 
     def job(self, job_id: str, callback: Callback) -> Pending:
         return self._send("GET", api.job_path(job_id), None, callback, None)

@@ -302,9 +302,11 @@ class Connection(QObject):
     def lost(self, r: Response, ours: Optional[bool] = None) -> str:
         """A job's request found no backend: update the backend line; the message for the user."""
         self.info = None
-        self._set(f"Backend: not answering at {self.settings.url}")
+        ours = self.server.running if ours is None else ours
+        # our server's exit may be reported a moment after the request that found it gone: say it stopped now
+        self._set(f"Backend: the server started by MangaColor stopped answering at {self.settings.url}" if ours else f"Backend: not answering at {self.settings.url}")
         why = r.error.split(": ", 1)[-1] or "no answer"
-        return lost_backend_message(self.settings, why, ours=self.server.running if ours is None else ours)
+        return lost_backend_message(self.settings, why, ours=ours)
 
     def shutdown(self) -> None:
         """Krita is closing: stop polling, and stop the server if this plugin started it."""

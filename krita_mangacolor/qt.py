@@ -53,6 +53,7 @@ QBuffer = QtCore.QBuffer
 QByteArray = QtCore.QByteArray
 QEventLoop = QtCore.QEventLoop
 QIODevice = QtCore.QIODevice
+QMetaObject = QtCore.QMetaObject
 QObject = QtCore.QObject
 QProcess = QtCore.QProcess
 QProcessEnvironment = QtCore.QProcessEnvironment

@@ -244,3 +244,23 @@ def test_polls_start_fast(krita, backend):
     assert results[-1][0], results[-1][1]
     assert mdl.stats["server_wait"] < 0.3 + 0.3, mdl.stats  # with 500 ms polls it would be >= 0.5
     assert backend_jobs.FAST_POLL_MS < 100
+
+
+def test_upload_is_not_paced_by_a_busy_gui_loop(krita, backend):
+    """Qt 5 feeds a POST body to its HTTP thread 16 KB per trip through the requesting thread's event loop: the
+    upload runs in a thread of its own (upload.py), so an 8 MB page leaves at once even when the GUI loop turns
+    only every 20 ms (as Krita's does while it repaints a big canvas)."""
+    import time
+
+    from krita_mangacolor.client import Client
+    from krita_mangacolor.qt import QApplication, QEventLoop
+
+    client = Client(lambda: backend.url, lambda: backend.token)
+    got, t0 = [], time.monotonic()
+    body = b'{"options": {"no_such_option": 1}, "pad": "' + b"x" * 8_000_000 + b'"}'
+    client.submit(body, lambda r: got.append((time.monotonic() - t0, r)))
+    while not got and time.monotonic() - t0 < 30:
+        QApplication.processEvents(QEventLoop.AllEvents, 5)
+        time.sleep(0.02)
+    assert got and got[0][1].status == 400 and "no_such_option" in got[0][1].error  # the answer came back
+    assert got[0][0] < 2.0, got[0][0]  # through the GUI thread's loop, 16 KB a turn: ~10 s

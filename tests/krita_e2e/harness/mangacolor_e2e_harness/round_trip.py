@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import statistics
+import time
 
 from krita import Krita
 from PyQt5.QtGui import QImage
@@ -77,9 +78,19 @@ def scenario_timing(docker):
     def one(kind, i):
         ink = find_child(root, "Ink")
         ink_sha = sha(ink, w, h)
-        text = yield from docker.run(docker.button.click, f"timing_{kind}_{i}")
+        seen, t0 = [], time.monotonic()
+
+        def changed():  # when each state of the run began: where a slow run waits (upload, queue, job)
+            if not seen or seen[-1][1] != m.state:
+                seen.append((round(time.monotonic() - t0, 3), m.state))
+
+        m.changed.connect(changed)
+        try:
+            text = yield from docker.run(docker.button.click, f"timing_{kind}_{i}")
+        finally:
+            m.changed.disconnect(changed)
         t = dict(m.timings)
-        runs.append({"kind": kind, **t})
+        runs.append({"kind": kind, **t, "states": seen})
         ok = text.startswith("Done")
         check(f"timing: {kind} run {i} finished with Done", ok, text)
         check(f"timing: {kind} run {i}: the layer beneath the ink", names(root)[-2:] == ["MangaColor", "Ink"], names(root))
