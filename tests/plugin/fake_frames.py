@@ -52,6 +52,9 @@ def request_body(raw: bytes) -> dict:
     for f in blobs:
         if f.name in ("ink", "hints", "draft"):
             body[f.name] = _b64png(_image(f))
+    for p in body.get("panels") if isinstance(body.get("panels"), list) else []:
+        if isinstance(p, dict) and "reference_blobs" in p:
+            p["references"] = [_b64png(_image(blobs[i])) for i in p.pop("reference_blobs")]
     return body
 
 
