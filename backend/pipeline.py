@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import threading
 import time
 import weakref
@@ -109,10 +110,20 @@ def get_model(device: str = "auto", path: Path = DEFAULT_WEIGHTS) -> LoadedModel
             if not path.exists():
                 raise FileNotFoundError(f"model weights not found at {path}; train them with `python -m backend train`")
             net, meta = load_weights(path, dev)
+            if CHANNELS_LAST:
+                net = net.to(memory_format=torch.channels_last)
             digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
             version = f"{meta.get('name', 'mangacolor')}-{digest}"
             _models[key] = LoadedModel(net=net, device=dev, version=version, path=path)
         return _models[key]
+
+
+# Channels-last (NHWC) convolutions (MANGACOLOR_CHANNELS_LAST=1): oneDNN's faster layout on CPUs.
+CHANNELS_LAST = os.environ.get("MANGACOLOR_CHANNELS_LAST", "0") == "1"
+
+
+def _layout(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if CHANNELS_LAST else x
 
 
 TILE = 512  # working-resolution tile side when a page does not fit in device memory at once
@@ -144,7 +155,7 @@ def _run_network(
     g = torch.from_numpy(global_vec)[None].to(model.device)
     if tile is None:
         try:
-            x = torch.from_numpy(inputs)[None].to(model.device)
+            x = _layout(torch.from_numpy(inputs)[None].to(model.device))
             return model.net(x, g)[0].permute(1, 2, 0).float().cpu().numpy()
         except (RuntimeError, MemoryError) as exc:
             if not _is_out_of_memory(exc):
@@ -177,7 +188,7 @@ def _run_tiled(
                 checkpoint()
             patch = inputs[:, y0 : y0 + tile, x0 : x0 + tile]
             ph, pw = patch.shape[1:]
-            y = model.net(torch.from_numpy(np.ascontiguousarray(patch))[None].to(model.device), g)[0]
+            y = model.net(_layout(torch.from_numpy(np.ascontiguousarray(patch))[None].to(model.device)), g)[0]
             # Feather: weight falls off toward tile edges, where the network sees less context.
             wy = np.minimum(np.arange(ph) + 1, np.arange(ph)[::-1] + 1).clip(max=TILE_OVERLAP)
             wx = np.minimum(np.arange(pw) + 1, np.arange(pw)[::-1] + 1).clip(max=TILE_OVERLAP)
