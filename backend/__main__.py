@@ -11,17 +11,15 @@ from .colour_cli import add_colour_flags, load_panels, sources_from_args
 from .options import add_cli_flags, from_cli
 from .request import ColorizeOptions, ColorizeRequest, RequestError
 
-NOT_YET = {
-    "--variants": "sampling several colourings from the coloring latent space is not available yet",
-    "--seed": "--seed only matters with --variants, which is not available yet",
-    "--draft": "coloring-draft input is not available yet",
-}
-
-
 def colorize_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m backend colorize", description="Colorize one B/W page.")
     p.add_argument("ink", type=Path, help="the B/W page (L, LA, RGB, RGBA; 1, 8 or 16 bit)")
     p.add_argument("--hints", type=Path, help="RGBA hint layer of the same size; alpha > 0 marks a hint")
+    p.add_argument(
+        "--draft", type=Path, metavar="DRAFT.png",
+        help="a coloring draft (RGBA of the same size, alpha > 0 = painted; a painted Draft layer or a saved variant): "
+        "the colours the page should roughly follow",
+    )
     add_colour_flags(p)
     p.add_argument(
         "--panels", metavar="auto|FILE.json",
@@ -30,19 +28,23 @@ def colorize_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("-o", "--output", type=Path, required=True, help="RGB result: colour under the ink")
-    p.add_argument("--color-layer", type=Path, help="also write the colour layer alone (RGBA, for Multiply under the ink)")
+    p.add_argument(
+        "--color-layer", type=Path,
+        help="also write the colour layer alone (RGBA, for Multiply under the ink); with --variants N, variant i is "
+        "also written as NAME_vI.png next to -o (and to --color-layer)",
+    )
     add_cli_flags(p, ColorizeOptions)
-    for flag, why in NOT_YET.items():
-        p.add_argument(flag, help=f"not available yet: {why}", metavar="...")
     return p
+
+
+def variant_path(path: Path, i: int) -> Path:
+    """OUT.png -> OUT_v2.png for variant 2 (variant 1 is OUT.png itself)."""
+    return path if i == 1 else path.with_name(f"{path.stem}_v{i}{path.suffix}")
 
 
 def cmd_colorize(argv: list[str]) -> int:
     p = colorize_parser()
     args = p.parse_args(argv)
-    for flag, why in NOT_YET.items():
-        if getattr(args, flag.lstrip("-").replace("-", "_")) is not None:
-            p.error(f"{flag}: {why}")
 
     from PIL import Image
 
@@ -60,6 +62,7 @@ def cmd_colorize(argv: list[str]) -> int:
         request = ColorizeRequest(
             ink=ink,
             hints=load_hints(args.hints) if args.hints else None,
+            draft=load_hints(args.draft, "draft") if args.draft else None,
             references=list(colours.references),
             reference_weights=list(colours.weights) if colours.weights is not None else None,
             palettes=list(colours.palettes),
@@ -72,7 +75,13 @@ def cmd_colorize(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        for arr, path in ((result.composite, args.output), (result.color_layer, args.color_layer)):
+        outputs = [(result.composite, args.output), (result.color_layer, args.color_layer)]
+        composites = result.variant_composites() if result.variants else []
+        for i, (layer, composite) in enumerate(zip(result.variants, composites), start=2):
+            outputs += [(composite, variant_path(args.output, i))]
+            if args.color_layer is not None:
+                outputs += [(layer, variant_path(args.color_layer, i))]
+        for arr, path in outputs:
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(arr).save(path)
@@ -81,7 +90,8 @@ def cmd_colorize(argv: list[str]) -> int:
         return 2
     total = time.perf_counter() - t0
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
-    print(f"wrote {args.output} ({request.ink.shape[1]}x{request.ink.shape[0]}) in {total:.2f}s [{stages}; model {result.model_version} on {model.device}]")
+    more = f" and {len(result.variants)} variant(s) {variant_path(args.output, 2).name}..." if result.variants else ""
+    print(f"wrote {args.output}{more} ({request.ink.shape[1]}x{request.ink.shape[0]}) in {total:.2f}s [{stages}; model {result.model_version} on {model.device}]")
     return 0
 
 

@@ -56,6 +56,25 @@ class ColorizeOptions:
         min=0.0,
         max=1.0,
     )
+    variants: int = option(
+        1,
+        """How many colourings to make (1..8): the first is the colour layer, the others are alternatives to pick
+        from. Each follows its own draft sampled from the drafting model (the page's coloring latent space), so
+        they differ where the page leaves colour open and agree where hints or a painted draft pin it.""",
+        min=1,
+        max=8,
+    )
+    seed: int = option(
+        0,
+        "Seed of the variants (0..999999): variant i follows draft seed + i - 1, so the same seed gives the same variants.",
+        min=0,
+        max=999999,
+    )
+    reference_draft: bool = option(
+        True,
+        """With variants and references: the references' overall colouring (their latent palette, inverted by the
+        drafting model) also steers every variant's draft, not only the global colour feature.""",
+    )
     dominant_scale: float = option(
         1.0,
         """0..1: Comicolorization's histogram adjustment: the most used colour of the references (often their
@@ -94,6 +113,16 @@ def _check_references(references: list[np.ndarray] | tuple[np.ndarray, ...], whe
     for i, ref in enumerate(references):
         if ref.ndim != 3 or ref.shape[2] != 3 or ref.size == 0:
             raise RequestError(f"{where}reference {i + 1} must be a non-empty RGB image")
+
+
+def check_draft(draft: np.ndarray, shape: tuple[int, int]) -> None:
+    """Raise RequestError unless the draft is a uint8 RGBA image of the ink's size (h, w)."""
+    if not isinstance(draft, np.ndarray) or draft.ndim != 3 or draft.shape[2] != 4 or draft.dtype != np.uint8:
+        raise RequestError("the draft must be an 8-bit RGBA image (alpha > 0 = painted draft colour)")
+    if draft.shape[:2] != tuple(shape):
+        raise RequestError(
+            f"the draft is {draft.shape[1]}x{draft.shape[0]} but the ink is {shape[1]}x{shape[0]}; they must be the same size"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,8 +193,8 @@ class ColorizeRequest:
 
     ink: float32 HxW in [0, 1], 1 = paper. hints: uint8 HxWx4 RGBA of the same size (alpha > 0 = hint)
     or None. references: uint8 RGB images of any size, blended by `reference_weights` (None = equal)
-    with the histograms of `palettes`. draft: uint8 HxWx4 RGBA coloring draft (reserved: refused until
-    the drafting model lands). panels: None (the page as one) or the page's panels, each with its own
+    with the histograms of `palettes`. draft: uint8 HxWx4 RGBA coloring draft of the same size (alpha > 0
+    = painted; the colorist's Draft layer or a saved variant, `variants.py`). panels: None (the page as one) or the page's panels, each with its own
     colour sources or the page's (`colour_features.py` colours each inside its polygon).
     """
 
@@ -198,7 +227,7 @@ class ColorizeRequest:
                 )
         self.colours.validate()
         if self.draft is not None:
-            raise RequestError("draft input is not available yet (coloring-draft model not shipped)")
+            check_draft(self.draft, self.ink.shape)
         if self.panels is not None:
             self._validate_panels()
 
@@ -230,7 +259,8 @@ def multiply(color_layer: np.ndarray, ink: np.ndarray) -> np.ndarray:
 
 
 class ColorizeResult:
-    """color_layer: uint8 HxWx4, the colour alone, to sit beneath the ink set to Multiply.
+    """color_layer: uint8 HxWx4, the colour alone, to sit beneath the ink set to Multiply (variant 1);
+    variants: the colour layers of variants 2..N (empty for one colouring).
     composite: uint8 HxWx3, the colour multiplied by the ink; computed from `ink` when first asked for
     (most callers, the Krita plugin's among them, never need it) unless it was given."""
 
@@ -241,11 +271,19 @@ class ColorizeResult:
         seconds: dict[str, float],
         composite: np.ndarray | None = None,
         ink: np.ndarray | None = None,
+        variants: list[np.ndarray] | None = None,
     ):
         if composite is None and ink is None:
             raise ValueError("a ColorizeResult needs its composite or the ink to compute it from")
         self.color_layer, self.model_version, self.seconds = color_layer, model_version, seconds
         self._composite, self._ink = composite, ink
+        self.variants: list[np.ndarray] = list(variants or [])  # colour layers of variants 2..N
+
+    def variant_composites(self) -> list[np.ndarray]:
+        """The composites of variants 2..N (computed from the ink)."""
+        if self._ink is None:
+            raise ValueError("variant composites need the ink")
+        return [multiply(layer, self._ink) for layer in self.variants]
 
     @property
     def composite(self) -> np.ndarray:

@@ -75,6 +75,9 @@ class ColorizeBody(BaseModel):
     reference_weights: list[float] | None = Field(
         None, description="one weight > 0 per reference (default all 1): blended as Comicolorization blends histograms"
     )
+    draft: str | None = Field(
+        None, description="coloring draft, RGBA of the same size, base64 PNG; alpha > 0 = painted draft colour"
+    )
     palettes: list[dict[str, Any]] = Field(
         default_factory=list, description="saved palettes (mangacolor-palette JSON, see POST /v1/palettes), blended like references"
     )
@@ -165,6 +168,12 @@ def submit_request(runner: JobRunner, body: ColorizeBody, encoding: str = "png")
                 f"hints are {hints.size[0]}x{hints.size[1]} but the ink is {ink.size[0]}x{ink.size[1]}; "
                 "they must be the same size"
             )
+        draft = _image(body.draft, "draft") if body.draft else None
+        if draft is not None and draft.size != ink.size:
+            raise RequestError(
+                f"the draft is {draft.size[0]}x{draft.size[1]} but the ink is {ink.size[0]}x{ink.size[1]}; "
+                "they must be the same size"
+            )
         references = [_image(r, f"reference {i + 1}") for i, r in enumerate(body.references)]
         weights = _weights(body.reference_weights, len(body.references), "reference_weights")
         palettes = _palettes(body.palettes, "palette")
@@ -196,13 +205,14 @@ def submit_request(runner: JobRunner, body: ColorizeBody, encoding: str = "png")
                 request = ColorizeRequest(
                     ink=ink_array,
                     hints=decode_hints(hints) if hints is not None else None,
+                    draft=decode_hints(draft, "draft") if draft is not None else None,
                     references=[decode_reference(r, f"reference {i + 1}") for i, r in enumerate(references)],
                     reference_weights=list(weights) if weights is not None else None,
                     palettes=palettes,
                     panels=panels,
                     options=options,
                 )
-            del ink, hints, references, panel_refs, ink_array  # the decoded arrays are all the job needs
+            del ink, hints, draft, references, panel_refs, ink_array  # the decoded arrays are all the job needs
             return admission.submit(request, outputs=tuple(dict.fromkeys(body.outputs)), encoding=encoding)
     except QueueFull as exc:
         raise ApiError(503, str(exc), position=exc.waiting + 1) from None
@@ -255,6 +265,7 @@ def make_palette(body: PaletteBody) -> dict[str, Any]:
 def result_json(result: StoredResult) -> dict[str, Any]:
     return {
         **{name: base64.b64encode(png).decode("ascii") for name, png in result.images.items()},
+        **({"variants": [base64.b64encode(png).decode("ascii") for png in result.variants]} if result.variants else {}),
         "width": result.width,
         "height": result.height,
         "model_version": result.model_version,

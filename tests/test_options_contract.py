@@ -29,7 +29,7 @@ OPTIONS = list(fields(ColorizeOptions))
 IDS = [f.name for f in OPTIONS]
 # Command-line arguments that are not colorization options (inputs, outputs, device, run control).
 NOT_OPTIONS = {
-    "colorize": {"ink", "hints", "reference", "palette", "device", "output", "color_layer", "panels", "variants", "seed", "draft", "help"},
+    "colorize": {"ink", "hints", "reference", "palette", "device", "output", "color_layer", "panels", "draft", "help"},
     "batch": {"source", "output", "reference", "palette", "hints_dir", "device", "force", "help"},
 }
 PARSERS = {"colorize": (colorize_parser, ["ink.png", "-o", "out.png"]), "batch": (batch.parser, ["pages", "-o", "out"])}
