@@ -206,6 +206,11 @@ def colorize(
 ) -> ColorizeResult:
     opts = request.options
     model = model or get_model()
+    if opts.variants > 1 or request.draft is not None:
+        from .variants import colorize_variants, needs_variants
+
+        if needs_variants(request):  # a painted draft or several colourings (issue 13, variants.py)
+            return colorize_variants(request, model, progress, cancelled)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     checkpoint = cancel_checkpoint(cancelled)  # inside the long loops, between the stages' steps
