@@ -4,6 +4,7 @@ POST /v1/panels and POST /v1/palettes; hostile inputs answered with a clear 4xx 
 import base64
 import io
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -256,3 +257,30 @@ def test_panels_cli(tmp_path, capsys):
     assert main(["panels", str(tmp_path / "page.png"), "--json", "--order", "ltr"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["width"] == 300 and len(data["panels"]) == 2
+
+
+def test_frames_body_carries_panel_references_as_blobs(client, capture):
+    """The frames transport (issue 15): a panel's references travel as 'panel_reference' blobs named
+    by index in panels[i].reference_blobs, and reach the request decoded like JSON references."""
+    from krita_mangacolor import frames as plugin_frames
+
+    ink = two_panel_page()
+    h, w = ink.shape
+    yellow = np.zeros((16, 16, 4), np.uint8)
+    yellow[...] = (40, 200, 220, 255)  # BGRA of (220, 200, 40)
+    body = plugin_frames.encode(
+        {"panels": [{"polygon": SQUARE, "reference_blobs": [1], "reference_weights": [2]},
+                    {"polygon": [[160, 10], [290, 10], [290, 190]], "palettes": [red_palette_json()]}]},
+        [plugin_frames.Frame("ink", "gray8", w, h, ink.tobytes()),
+         plugin_frames.Frame("panel_reference", "bgra8", 16, 16, yellow.tobytes())],
+    )
+    r = client.post("/v1/jobs", content=body, headers={**AUTH, "Content-Type": "application/x-mangacolor-frames"})
+    assert r.status_code == 202, r.text
+    for _ in range(100):
+        if capture.requests:
+            break
+        time.sleep(0.05)
+    req = capture.requests[-1]
+    own = req.panels[0].colours
+    assert own.weights == (2,) and tuple(own.references[0][0, 0]) == (220, 200, 40)
+    assert req.panels[1].colours.palettes[0].name == "Red" and req.panels[1].colours.references == ()
