@@ -38,6 +38,9 @@ VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 KRITA_TIMEOUT_S = float(os.environ.get("MANGACOLOR_E2E_TIMEOUT", "660"))
 BACKEND_START_TIMEOUT_S = 240.0
 
+# drafting-model weights that are not shipped yet (variants, drafts): handed to the backend the test starts
+DRAFT_WEIGHTS = {k: v for k, v in os.environ.items() if k == "MANGACOLOR_DRAFT_WEIGHTS"}
+
 KRITA = shutil.which("krita")
 XVFB = shutil.which("Xvfb")
 pytestmark = pytest.mark.skipif(
@@ -165,7 +168,7 @@ def e2e():
         # The backend and Krita share XDG_CONFIG_HOME, so the plugin reads the token the server wrote.
         backend = subprocess.Popen(
             [str(VENV_PYTHON), "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=dict(base_env, PYTHONUNBUFFERED="1"), stdout=backend_log.open("wb"), stderr=subprocess.STDOUT,
+            cwd=ROOT, env=dict(base_env, PYTHONUNBUFFERED="1", **DRAFT_WEIGHTS), stdout=backend_log.open("wb"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         xvfb, display = start_xvfb(xvfb_log)
