@@ -194,6 +194,8 @@ class Sampler:
         ink_weight: float = 0.15,
         p_gaps: float = 0.0,
         white_weight: float = 1.0,
+        p_model_draft: float = 0.0,
+        draft_model=None,
     ):
         self.cache_dir = Path(cache_dir)
         self.names = names if names is not None else cached_pages(cache_dir)
@@ -203,6 +205,11 @@ class Sampler:
         self.p_reference, self.p_palette, self.p_draft, self.ink_weight = p_reference, p_palette, p_draft, ink_weight
         self.p_recolour, self.p_balloon = p_recolour, p_balloon
         self.p_gaps, self.white_weight = p_gaps, white_weight
+        # Issue 13: this share of the drafts comes from the drafting model (`draft.DraftModel`), as the
+        # paper trains its colorizer: the truth encoded by the colour encoder and decoded for the page
+        # (the posterior mean), at 64x64, upsampled as serving does (`draft._to_page`).
+        self.p_model_draft, self.draft_model = p_model_draft, draft_model
+        self._model_drafts: dict[str, np.ndarray] = {}
         self._set_weights()
         self._pages: dict[str, np.ndarray] = {}
         self.hists = {n: np.load(self.cache_dir / f"{n}.hist.npy") for n in self.names}
@@ -308,7 +315,11 @@ class Sampler:
         tgt = np.moveaxis(_cut(fill, rows, cols, crop, 1.0), -1, 0)
         draft = None
         if rng.random() < self.p_draft:
-            draft = cv2.GaussianBlur(np.moveaxis(tgt, 0, -1), (0, 0), rng.uniform(6.0, 20.0))
+            if self.draft_model is not None and rng.random() < self.p_model_draft:
+                d = self.model_draft(name)[wy0:wy1, wx0:wx1]
+                draft = _cut(recolour(d, hue) if hue is not None else d, rows, cols, crop, 1.0)
+            else:
+                draft = cv2.GaussianBlur(np.moveaxis(tgt, 0, -1), (0, 0), rng.uniform(6.0, 20.0))
         edges = (wy0 == 0, wy1 == h, wx0 == 0, wx1 == w)
         x = example_inputs(
             page, from_uint8(win[..., P_AREA]), from_uint8(win[..., P_BORDER]), hints, edges, (h, w), rows, cols, crop, draft
@@ -322,6 +333,21 @@ class Sampler:
         g = self.reference(name, hue) if with_ref else global_vector(None)
         assert x.shape[0] == N_INPUT_CHANNELS
         return np.ascontiguousarray(x), g, np.ascontiguousarray(tgt), np.ascontiguousarray(weight)
+
+    def model_draft(self, name: str) -> np.ndarray:
+        """The drafting model's draft of a cached page (its truth inverted with the page, decoded),
+        page-sized HxWx3 float32; the 64x64 draft is computed once per page."""
+        from .draft import _to_page, draft_from_color
+
+        planes = self.page(name)
+        if name not in self._model_drafts:
+            ink = from_uint8(np.asarray(planes[..., P_INK]))
+            gt = from_uint8(np.asarray(planes[..., P_FILL : P_FILL + 3]))
+            small = cv2.resize(draft_from_color(self.draft_model, gt, ink), (64, 64), interpolation=cv2.INTER_AREA)
+            self._model_drafts[name] = small
+        import torch
+
+        return _to_page(torch.from_numpy(np.moveaxis(self._model_drafts[name], -1, 0)), planes.shape[:2])
 
     def batch(self, n: int, crop: int) -> Batch:
         xs, gs, ts, ws = zip(*(self.sample(crop) for _ in range(n)))

@@ -63,6 +63,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--p-recolour", type=float, default=0.4, help="share of referenced samples recoloured (hue rotation) so only the reference tells the colours")
     ap.add_argument("--p-balloon", type=float, default=0.3, help="share of samples given 1-2 synthetic speech balloons (white, lettered)")
     ap.add_argument("--p-gaps", type=float, default=0.0, help="share of samples whose line art gets random small gaps (open outlines)")
+    ap.add_argument("--p-draft", type=float, default=0.12, help="share of samples given a colouring draft")
+    ap.add_argument("--p-model-draft", type=float, default=0.0,
+                    help="share of the drafts made by the drafting model (--draft-model) instead of the blurred truth (issue 13)")
+    ap.add_argument("--draft-model", default=None, help="drafting model weights (default backend/weights/draft.safetensors)")
     ap.add_argument("--white-weight", type=float, default=1.0, help="loss weight of pixels white in the truth and blank on the page (keeps paper white)")
     ap.add_argument("--adv", type=float, default=0.01, help="adversarial loss weight (0 = off)")
     ap.add_argument("--adv-start", type=float, default=0.25, help="share of the run before the adversarial loss starts")
@@ -80,6 +84,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--bench", choices=["quick", "full", "none"], default="quick",
                     help="after training, bench the final weights against the baselines into RUN_DIR/bench (full: the default set, ~20 min on 2 CPU cores)")
     return ap.parse_args(argv)
+
+
+def _draft_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The drafting model the sampler draws drafts from (issue 13), or None."""
+    if args.p_model_draft <= 0:
+        return None
+    from .draft import load_draft_model
+
+    return load_draft_model(args.draft_model)
 
 
 class PatchDiscriminator(nn.Module):
@@ -208,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         names = [names[i] for i in sorted(np.random.default_rng(args.seed).permutation(len(names))[: args.max_pages])]
     sampler = Sampler(
         args.cache, rng, names, p_reference=args.p_reference, p_recolour=args.p_recolour, p_balloon=args.p_balloon,
-        p_gaps=args.p_gaps, white_weight=args.white_weight,
+        p_gaps=args.p_gaps, white_weight=args.white_weight, p_draft=args.p_draft,
+        p_model_draft=args.p_model_draft, draft_model=_draft_model(args),
     )
     sheet_batch = Sampler(args.cache, np.random.default_rng(1234), names).batch(6, args.crop)
 

@@ -43,6 +43,11 @@ if TYPE_CHECKING:
     from .pipeline import LoadedModel
 
 DRAFT_SIGMA_SHARE = 8.0 / 768.0  # blur of a painted draft, share of the working long side (training: 6..20 px at 768)
+# How variants are drawn (`draft.sample_latents`): the coarse (palette) level from the drafting weights'
+# bank of training palettes when they have one ("auto") or from the page prior ("prior"); temperature of
+# the prior samples.
+DRAFT_COARSE = "auto"
+DRAFT_TEMPERATURE = 1.0
 PAINTED_SHARE = 0.5  # a working pixel is painted when at least this share of its page pixels is
 
 _draft_models: dict[str, "DraftModel"] = {}
@@ -131,7 +136,8 @@ def model_drafts(
 
     mask = hint_mask if hint_mask.any() else None
     rgb = hint_rgb if mask is not None else None
-    zs = [sample_latents(model, ink_work, rgb, mask, n=1, seed=seed + i)[0] for i in range(n)]
+    zs = [sample_latents(model, ink_work, rgb, mask, n=1, seed=seed + i, temperature=DRAFT_TEMPERATURE, coarse=DRAFT_COARSE)[0]
+          for i in range(n)]
     if reference is not None:
         zs = [mix(z, reference, "coarse") for z in zs]
     return decode(model, ink_work, zs, rgb, mask, shape=ink_work.shape)

@@ -91,6 +91,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="time the round trip through a real server instead (sample page and a 6000x8500 page, PNG and frames "
                    "transports, first runs and hints-only re-runs, peak server memory, the page paper's generator); writes speed.json")
     p.add_argument("--speed-runs", type=int, default=5, help="runs per measurement with --speed (median reported; default 5)")
+    p.add_argument("--variants", action="store_true",
+                   help="issue 13's measurements instead (drafts and variants; python -m backend bench --variants --help); "
+                   "writes variants.json")
     p.add_argument("--panel-colour", action="store_true",
                    help="measure per-panel references and a palette across a chapter instead (issue 12; "
                    "python -m backend bench --panel-colour --help for its own options); writes panel_colour.json")
@@ -648,6 +651,10 @@ def main(argv: list[str] | None = None) -> int:
         from .panel_colour import main as panel_colour_main
 
         return panel_colour_main(argv)
+    if "--variants" in argv:
+        from .variants_bench import main as variants_main
+
+        return variants_main(argv)
     args = parse_args(argv)
     args.argv = argv
     if args.from_json is not None:
