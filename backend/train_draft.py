@@ -211,7 +211,7 @@ def evaluate(model: DraftModel, data: dict, idx: np.ndarray, seed: int = 0, bank
 
 
 @torch.no_grad()
-def colorizer_eval(draft_path: Path, cache: Path, pages: int = 16, seed: int = 0) -> dict:
+def colorizer_eval(draft_path: Path, cache: Path, pages: int = 24, seed: int = 0, coarse: str = "auto") -> dict:
     """The bar of issue 13 on held-out cache pages at 0 hints: the colorizer (backend.model) without a
     draft (today's single output) vs the best of 4 drafted variants, dE2000 to the truth; and timings."""
     from .draft import decode, load_draft_model, sample_latents
@@ -222,7 +222,7 @@ def colorizer_eval(draft_path: Path, cache: Path, pages: int = 16, seed: int = 0
     dm = load_draft_model(draft_path)
     names = sorted(p.name[:-4] for p in cache.glob("*__v*.npy") if not p.name.endswith((".hist.npy", ".tmp.npy")))
     names = [n for n in names if held_out(n)][:pages]
-    rows, t_net, t_draft = [], [], []
+    rows, pairs, t_net, t_draft = [], [], [], []
     for n in names:
         planes = np.load(cache / f"{n}.npy")
         h, w = planes.shape[:2]
@@ -231,22 +231,26 @@ def colorizer_eval(draft_path: Path, cache: Path, pages: int = 16, seed: int = 0
             x[c] = planes[..., c if c < 3 else (10 if c == 3 else 11)] / 255.0
         truth = planes[..., P_FILL : P_FILL + 3].astype(np.float64) / 255.0
         g = torch.zeros(1, net.config.global_size)
+        paper = x[0] > 0.5  # not ink: the bench's pixels
 
         def run(draft):
             xx = x.copy()
             if draft is not None:
                 xx[13:16], xx[16] = np.moveaxis(draft, -1, 0), 1.0
             t = time.perf_counter()
-            y = net(torch.from_numpy(xx)[None], g)[0].permute(1, 2, 0).numpy()
+            y = net(torch.from_numpy(xx)[None], g)[0].permute(1, 2, 0).numpy().astype(np.float64)
             t_net.append(time.perf_counter() - t)
-            return de2000(y.astype(np.float64), truth).mean()
+            outs.append(y)
+            return de2000(y, truth)[paper].mean()
 
         ink = x[0]
         t = time.perf_counter()
-        zs = sample_latents(dm, ink, n=5, seed=seed, include_mean=True)
+        zs = sample_latents(dm, ink, n=5, seed=seed, include_mean=True, coarse=coarse)
         drafts = decode(dm, ink, zs)
         t_draft.append((time.perf_counter() - t) / 5)
+        outs: list[np.ndarray] = []
         rows.append([run(None), run(drafts[0])] + [run(d) for d in drafts[1:]])
+        pairs.append(np.mean([de2000(outs[i], outs[j])[paper].mean() for i in range(2, 6) for j in range(i + 1, 6)]))
     r = np.array(rows)
     return {
         "pages": len(names),
@@ -255,6 +259,7 @@ def colorizer_eval(draft_path: Path, cache: Path, pages: int = 16, seed: int = 0
         "one_sample": round(float(r[:, 2].mean()), 2),
         "best_of_4_samples": round(float(r[:, 2:].min(1).mean()), 2),
         "best_of_4_with_mean": round(float(r[:, 1:5].min(1).mean()), 2),
+        "pairwise_4_colourings": round(float(np.mean(pairs)), 2),
         "net_s": round(float(np.mean(t_net)), 3),
         "draft_s_per_variant": round(float(np.mean(t_draft)), 3),
     }
@@ -276,11 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-every", type=int, default=300)
     ap.add_argument("--finish", metavar="DRAFT_WEIGHTS", help="only fill the palette bank, evaluate and save these weights to --out")
+    ap.add_argument("--coarse", default="auto", choices=["auto", "prior", "bank"], help="--colorizer-eval: how variants draw the coarse level")
     ap.add_argument("--colorizer-eval", metavar="DRAFT_WEIGHTS", help="only run the colorizer bar (see colorizer_eval)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.colorizer_eval:
-        print(json.dumps(colorizer_eval(Path(args.colorizer_eval), Path(args.cache))), flush=True)
+        print(json.dumps(colorizer_eval(Path(args.colorizer_eval), Path(args.cache), coarse=args.coarse)), flush=True)
         return 0
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
