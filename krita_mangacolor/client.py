@@ -161,6 +161,8 @@ class Client(QObject):
     def submit(self, body: bytes, callback: Callback, content_type: str = JSON) -> Any:
         """body: wire.encode_body(): JSON (request.ColorizeRequest.encode()) or frames (content_type FRAMES).
         Uploaded from a thread of its own (upload.py): Krita's busy event loop does not pace it."""
+        if self._uploads.inline:  # MANGACOLOR_NO_THREADS=1 (debugging): from the GUI thread, as any request
+            return self._send("POST", api.JOBS, body, callback, None, content_type=content_type)
         req = self._request(api.JOBS, None, True, content_type)  # made here: settings and token are read on the GUI thread
         return upload.post(self._uploads, lambda: req, body, self.read_reply, callback)
 

@@ -2,18 +2,16 @@
 it ties the connection (connection.py), the backend job (backend_jobs.py) and the document (page_reader.py,
 result_layer.py) together.
 
-    Colorize -> read the layers (page_reader.read_inputs, GUI thread) -> PNGs or frames (worker thread)
-        -> connection.ensure(): GET /v1/health, start the server if needed, GET /v1/options
+    Colorize -> read the layers (page_reader.read_inputs, GUI thread) -> frames (worker thread), meanwhile
+        connection.ensure(): GET /v1/health, start the server if needed, GET /v1/options
         -> the body (wire.py: frames when the backend speaks them, worker) -> jobs.submit(): POST /v1/jobs,
            poll GET /v1/jobs/{id}, GET .../result
         -> decode (result_reader.py, worker) -> write the result layer (result_layer.apply_result, GUI thread)
         -> remember it (history.py), keep its variants, log where the time went (timing.py)
-    Cancel -> DELETE /v1/jobs/{id}; nothing is written to the document.
-    Restore, pick a variant, keep one as draft -> result_actions.py. All open documents -> all_documents.py.
+    Cancel -> DELETE; nothing is written. Restore, pick a variant, keep as draft -> result_actions.py.
 
-Everything runs on Krita's event loop; nothing blocks on the network, and the heavy pixel work runs in a
-worker thread. One job at a time per Krita. Every callback carries the number of the run it belongs to, so
-answers to a cancelled run are ignored.
+Everything runs on Krita's event loop; nothing blocks on the network; pixel work runs in a worker thread. One
+job at a time per Krita; every callback carries its run's number, so answers to a cancelled run are ignored.
 """
 
 from __future__ import annotations
@@ -190,16 +188,14 @@ class ColorizeModel(QObject):
         self._run += 1
         self.jobs.job_id = None
         self.notes = []
-        self._inputs = None
+        self._inputs, self._connected = None, False
         self.stats = {}
         self._started_at = self._mark = time.monotonic()
         return self._run
 
-    def _lap(self, name: str) -> None:
-        """stats[name] = seconds since the previous lap (or the run's start)."""
+    def _lap(self, name: str) -> None:  # stats[name] = seconds since the previous lap (or the run's start)
         now = time.monotonic()
-        self.stats[name] = round(now - self._mark, 3)
-        self._mark = now
+        self.stats[name], self._mark = round(now - self._mark, 3), now
 
     def colorize(self, doc: Any = None) -> None:
         if self.busy:
@@ -225,25 +221,31 @@ class ColorizeModel(QObject):
             return
         self.stats["gui_read"] = round(time.monotonic() - t0, 3)
         self.notes = list(settings.notes) + list(raw.notes)
-        self._set(PREPARING, "Preparing the page...", -1)
-        # frames always: they become PNG at submit time for a backend without frames (wire.encode_body), so the
-        # health the docker saw last (maybe another server's) never decides the transport
+        # Encode (always frames: PNGs at upload for a backend without them) while the backend is found; upload then.
+        self._connected = False
+        self._set(CONNECTING, f"Preparing the page; connecting to the backend at {self.settings.url}...", -1)
         self._in_worker(run, lambda: encode_inputs(raw, True), lambda inputs: self._encoded(run, inputs), "encode")
-
-    def _encoded(self, run: int, inputs: Inputs) -> None:
-        self._inputs = inputs
-        self.last_roles = inputs.used
-        self.notes = list(self.settings.notes) + list(inputs.notes)
-        self._mark = time.monotonic()
-        self._set(CONNECTING, f"Connecting to the backend at {self.settings.url}...", -1)
         self.connection.ensure(
-            ready=self._guarded(run, lambda: self._submit(run)),
+            ready=self._guarded(run, lambda: self._connected_now(run)),
             fail=self._guarded(run, self._fail),
             starting=self._guarded(run, lambda: self._set(STARTING, "Starting the MangaColor backend (the first start can take a minute)...", -1)),
         )
 
+    def _encoded(self, run: int, inputs: Inputs) -> None:
+        self._inputs, self.last_roles, self._mark = inputs, inputs.used, time.monotonic()
+        self.notes = list(self.settings.notes) + list(inputs.notes)
+        if self._connected:
+            self._submit(run)
+        elif self.state != STARTING:
+            self._set(CONNECTING, f"Connecting to the backend at {self.settings.url}...", -1)
+
+    def _connected_now(self, run: int) -> None:
+        self._connected = True
+        if self._inputs is not None:
+            self._submit(run)
+
     def _submit(self, run: int) -> None:
-        self._lap("connect")
+        self._lap("connect")  # the wait for the backend after the page was ready (0 when it answered first)
         inputs = self._inputs
         assert inputs is not None and inputs.request is not None
         opts = self.options.job_options()

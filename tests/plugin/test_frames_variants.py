@@ -99,7 +99,7 @@ def test_frames_round_trip_and_timings(krita, backend):
     assert pixel(layer, 10, 10) == FILL_BGRA and pixel(layer, 5, 5) == bytes(RED)
     assert snapshot(doc)[ink.uniqueId()]["pixels"] == before[ink.uniqueId()]["pixels"]
     t = mdl.timings
-    assert t["transport"] == "frames" and t["total"] > 0 and 0 < t["client_share"] < 1
+    assert t["transport"] == "frames" and t["total"] > 0 and 0 <= t["client_share"] < 1
     assert set(t) >= {"export", "encode", "connect", "upload_server", "download", "decode", "import", "server", "bytes_up", "bytes_down"}
     assert t["server"] == {"total": 0.01} and "click->layer" in timing.describe(t)
     entry = mdl.history.entries()[0]
@@ -250,9 +250,13 @@ def test_upload_is_not_paced_by_a_busy_gui_loop(krita, backend):
     """Qt 5 feeds a POST body to its HTTP thread 16 KB per trip through the requesting thread's event loop: the
     upload runs in a thread of its own (upload.py), so an 8 MB page leaves at once even when the GUI loop turns
     only every 20 ms (as Krita's does while it repaints a big canvas)."""
+    import os
     import time
 
     from krita_mangacolor.client import Client
+
+    if os.environ.get("MANGACOLOR_NO_THREADS") == "1":
+        pytest.skip("MANGACOLOR_NO_THREADS=1 uploads from the GUI thread (debugging)")
     from krita_mangacolor.qt import QApplication, QEventLoop
 
     client = Client(lambda: backend.url, lambda: backend.token)
