@@ -8,7 +8,8 @@ Where things live (docs/ARCHITECTURE.md, "Plugin", follows one Colorize click th
                        documents), history.py (recent results), option_values.py (the user's option values),
                        result_actions.py (Restore, pick a variant, keep one as draft), timing.py (click->layer)
   backend              connection.py (find or start it, health, token), backend_jobs.py (submit, poll, cancel,
-                       download), client.py (Qt HTTP), api.py (paths, answers), request.py (the request body),
+                       download), client.py (Qt HTTP; upload.py: the page's POST from its own thread), api.py
+                       (paths, answers), request.py (the request body),
                        frames.py (the lean wire format), wire.py (frames or JSON body), result_reader.py
                        (a result, JSON or frames, decoded to BGRA and variants),
                        backend_process.py (the server this plugin starts), settings.py (URL, command, token path)
