@@ -70,6 +70,14 @@ class ColorizeOptions:
         min=0,
         max=999999,
     )
+    draft_strength: float = option(
+        0.6,
+        """0..1: with a draft or variants, how far each line-enclosed region no hint reached takes the draft's colour
+        there (hue and saturation of the draft's mean in the region; the shading stays the network's). 0 = the
+        network's own reading of the draft only.""",
+        min=0.0,
+        max=1.0,
+    )
     reference_draft: bool = option(
         True,
         """With variants and references: the references' overall colouring (their latent palette, inverted by the

@@ -93,7 +93,8 @@ def colour_m(rgb: np.ndarray, ink: np.ndarray) -> float:
     return metrics.colourfulness(rgb, np.asarray(ink) >= metrics.INK_LEVEL)
 
 
-def gt_cases(ts: TestSet, model, n: int, n_new: int, n_var: int, seed: int, log=print) -> dict:  # type: ignore[no-untyped-def]
+def gt_cases(ts: TestSet, model, n: int, n_new: int, n_var: int, seed: int, log=print, extra: dict | None = None) -> dict:  # type: ignore[no-untyped-def]
+    extra = extra or {}
     from ..pipeline import colorize
 
     refs = ts.select(n, SOURCES) + ts.select(n_new, NEW_SOURCES)
@@ -105,7 +106,7 @@ def gt_cases(ts: TestSet, model, n: int, n_new: int, n_var: int, seed: int, log=
         row: dict = {"id": case.id}
 
         def run(hints=None, draft=None, variants=1):  # type: ignore[no-untyped-def]
-            opts = ColorizeOptions(variants=variants, seed=seed)
+            opts = ColorizeOptions(variants=variants, seed=seed, **extra)
             return colorize(ColorizeRequest(ink=ink, hints=hints, draft=draft, options=opts), model=model)
 
         today = run().composite
@@ -133,6 +134,9 @@ def gt_cases(ts: TestSet, model, n: int, n_new: int, n_var: int, seed: int, log=
             row["k16_pairwise_unhinted"] = pairwise(outs16, open16)
             row["k16_pairwise_unhinted_coloured"] = pairwise(outs16, open16 & coloured)
             row["ink_k16"] = float(min(metrics.ink_preservation(o, ink) for o in outs16))
+        h64 = case.hints.get(64)
+        if h64 is not None:  # today's single output at 64 hints: the shipping check of a fine-tune
+            row["k64_none"] = metrics.delta_e_non_ink(run(hints=h64).composite, gt, ink)
         rows.append(row)
         log(f"  [{i + 1}/{len(refs)}] {case.id}: none {row['k0_none']:.2f} oracle {row['k0_oracle']:.2f} "
             f"best-of-{n_var} {row['k0_best']:.2f} pairwise {row['k0_pairwise_unhinted']:.2f} ({time.perf_counter() - t0:.1f}s)")
@@ -147,7 +151,7 @@ def _m(rows: list[dict], key: str) -> float:
 def summarise_gt(rows: list[dict]) -> dict:
     s = {k: _m(rows, k) for k in ("k0_none", "k0_oracle", "k0_best", "k0_mean", "k0_pairwise_unhinted", "ink_k0",
                                   "k16_none", "k16_hint_adherence_today", "k16_pairwise_unhinted", "ink_k16",
-                                  "k0_pairwise_unhinted_coloured", "k16_pairwise_unhinted_coloured")}
+                                  "k0_pairwise_unhinted_coloured", "k16_pairwise_unhinted_coloured", "k64_none")}
     adh = [np.nanmean(r["k16_hint_adherence"]) for r in rows if "k16_hint_adherence" in r]
     adh_max = [np.nanmax(r["k16_hint_adherence"]) for r in rows if "k16_hint_adherence" in r]
     s["k16_hint_adherence_variants"] = float(np.nanmean(adh)) if adh else float("nan")
@@ -274,6 +278,7 @@ def markdown(data: dict) -> str:
             f"| the same on the unhinted regions' pixels coloured in the truth (not white paper), k0 / k16 | {s['k0_pairwise_unhinted_coloured']:.2f} / {s['k16_pairwise_unhinted_coloured']:.2f} | |",
             f"| hint adherence k16: today / variants (mean) / worst variant | {s['k16_hint_adherence_today']:.2f} / {s['k16_hint_adherence_variants']:.2f} / {s['k16_hint_adherence_worst_variant']:.2f} | ≤ 6 |",
             f"| k16 ΔE2000: today / variants (mean) | {s['k16_none']:.2f} / {s['k16_variants_mean']:.2f} | |",
+            f"| k64 ΔE2000: today | {s['k64_none']:.2f} | |",
             f"| ink preserved (min over variants) k0 / k16 | {s['ink_k0']:.3f} / {s['ink_k16']:.3f} | 1.0 |",
             "",
         ]
@@ -317,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", type=Path, default=None, help="colorizer weights (default the shipped ones)")
     p.add_argument("--draft-weights", type=Path, default=None, help="drafting weights (default $MANGACOLOR_DRAFT_WEIGHTS or the shipped)")
     p.add_argument("--only", choices=("gt", "real", "time"), action="append", default=None)
+    p.add_argument("--draft-strength", type=float, default=None, help="the option draft_strength (default the option's)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--data", type=Path, default=None)
     p.add_argument("--out", type=Path, default=Path("bench_out"))
@@ -338,7 +344,9 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         if "gt" in only and args.cases + args.new_cases > 0:
             print("ground-truth cases:")
-            data["gt"] = gt_cases(ts, model, args.cases, args.new_cases, args.n, args.seed)
+            extra = {} if args.draft_strength is None else {"draft_strength": args.draft_strength}
+            data["draft_strength"] = extra.get("draft_strength", ColorizeOptions().draft_strength)
+            data["gt"] = gt_cases(ts, model, args.cases, args.new_cases, args.n, args.seed, extra=extra)
         if "real" in only and args.real_pages > 0:
             print("real pages:")
             data["real"] = real_pages(ts, model, args.real_pages, args.n, args.seed, args.sheet or args.out / "variants_real.png",
