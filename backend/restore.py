@@ -23,7 +23,6 @@ from .structure import Checkpoint, band_rows
 MAX_FLAT_REGION_SHARE = 0.03
 WHITE_L = 93.0  # Lab lightness above which, with little chroma, colour snaps to paper white
 WHITE_CHROMA = 7.0
-OVERLAP_PIXELS = 4_000_000  # pages larger than this write their colour bytes on a second thread
 
 
 def upsample_rows(color_work: np.ndarray, shape: tuple[int, int], y0: int, y1: int) -> np.ndarray:
@@ -183,8 +182,7 @@ def colour_layer(
     h, w = line_full.shape
     layer = np.empty((h, w, 4), np.uint8)
     little = np.little_endian
-
-    def write(rows: slice, rgb: np.ndarray) -> None:
+    for rows, rgb in restore_bands(color_work, line_full, options, checkpoint, regions):
         # White (a balloon, a near-white colour) is 255 in every channel whatever the colour was, so
         # it is OR-ed into the bytes afterwards: the same bytes as setting the colour to 1.0 first.
         snap = near_white_bytes(rgb) if options.keep_white and little else None
@@ -202,22 +200,4 @@ def colour_layer(
             band |= snap[..., None]
         if white is not None and little:
             band |= white[rows].view(np.uint8)[..., None] * np.uint8(255)
-
-    bands = restore_bands(color_work, line_full, options, checkpoint, regions)
-    if h * w < OVERLAP_PIXELS:
-        for rows, rgb in bands:
-            write(rows, rgb)
-        return layer
-    # A large page: each band is written (to bytes) on a second thread while the next one is restored;
-    # numpy's and OpenCV's loops let go of the GIL, so two cores share the work. Bands are disjoint.
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as pool:
-        pending = None
-        for rows, rgb in bands:
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(write, rows, rgb)
-        if pending is not None:
-            pending.result()
     return layer

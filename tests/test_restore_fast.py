@@ -44,17 +44,3 @@ def test_colour_layer_matches_the_plain_formulas():
     for opts in (ColorizeOptions(), ColorizeOptions(flat_regions=0.0), ColorizeOptions(keep_white=False, flat_regions=1.0)):
         for wh in (None, white):
             np.testing.assert_array_equal(restore.colour_layer(work, line, opts, wh), old_colour_layer(work, line, opts, wh))
-
-
-def test_the_two_thread_colour_layer_is_the_one_thread_one(monkeypatch):
-    rng = np.random.default_rng(2)
-    line = np.zeros((2000, 1100), bool)
-    line[::41] = True
-    line[:, ::29] = True
-    work = rng.random((100, 55, 3)).astype(np.float32) ** 0.3
-    white = np.zeros(line.shape, bool)
-    white[300:420, 200:500] = True
-    monkeypatch.setattr(restore, "OVERLAP_PIXELS", 1)
-    two = restore.colour_layer(work, line, ColorizeOptions(), white)
-    monkeypatch.setattr(restore, "OVERLAP_PIXELS", 10**9)
-    np.testing.assert_array_equal(two, restore.colour_layer(work, line, ColorizeOptions(), white))
