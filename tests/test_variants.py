@@ -219,3 +219,36 @@ def test_cli_writes_variants_and_uses_a_draft(tmp_path, capsys):
     Image.fromarray(np.zeros((H, W + 1, 4), np.uint8)).save(tmp_path / "bad.png")
     assert main(["colorize", str(tmp_path / "ink.png"), "-o", str(tmp_path / "o.png"), "--draft", str(tmp_path / "bad.png")]) == 2
     assert "same size" in capsys.readouterr().err
+
+
+def test_a_reference_acts_through_the_draft_too():
+    ink, _ = page()
+    ref = np.zeros((40, 40, 3), np.uint8)
+    ref[..., 1] = 200  # a green reference
+    req = lambda on: ColorizeRequest(ink=ink, references=[ref], options=ColorizeOptions(**OPTS, variants=2, reference_draft=on))
+    model = variants.get_draft_model()
+    assert variants.reference_latent(model, req(True)) is not None
+    hint = (np.zeros((H, W, 3), np.float32), np.zeros((H, W), bool))
+    with_ref = variants.drafts_for(req(True), ink, *hint)
+    without = variants.drafts_for(req(False), ink, *hint)
+    assert not np.allclose(with_ref[0][0], without[0][0])
+    assert len(colorize(req(True), get_model("cpu")).variants) == 1
+
+
+def test_draft_stage_moves_only_covered_unhinted_regions():
+    from backend.structure import Regions
+
+    labels = np.zeros((20, 20), np.int32)
+    labels[:, :10], labels[:, 10:] = 1, 2
+    regions = Regions(labels, 3)
+    work = np.full((20, 20, 3), 0.6, np.float32)
+    draft = np.zeros((20, 20, 3), np.float32)
+    draft[..., 0] = 0.9  # red
+    mask = np.zeros((20, 20), bool)
+    mask[:, :10] = True  # the draft covers region 1 only
+    hinted = np.zeros((20, 20), bool)
+    out = variants.draft_stage(work, regions, hinted, np.zeros_like(hinted), draft, mask, 1.0)
+    assert out[5, 2, 0] > out[5, 2, 1] + 0.1  # region 1 turned red
+    np.testing.assert_allclose(out[:, 10:], work[:, 10:], atol=1e-4)  # region 2 untouched
+    hinted[3, 3] = True
+    np.testing.assert_allclose(variants.draft_stage(work, regions, hinted, np.zeros_like(hinted), draft, mask, 1.0), work, atol=1e-4)
