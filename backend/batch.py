@@ -267,6 +267,10 @@ def main(argv: list[str]) -> int:
                 result = colorize(request, model=model)
                 del request
                 del ink, hints
+                for i, (layer, composite) in enumerate(zip(result.variants, result.variant_composites() if result.variants else []), 2):
+                    # --variants N: variant i next to the page's outputs, as NAME_vI.png (variant 1 is the page's own)
+                    write_png(layer, layer_out.with_name(f"{layer_out.stem}_v{i}{layer_out.suffix}"))
+                    write_png(composite, out.with_name(f"{out.stem}_v{i}{out.suffix}"))
                 write_png(result.color_layer, layer_out)
                 write_png(result.composite, out)
                 done += 1
