@@ -160,3 +160,13 @@ def test_result_deflate_in_two_parts_is_one_zlib_stream():
     assert zlib.decompress(transport.rgba_bands_zlib(small)) == bgra.tobytes()
     for a, b in ((b"abc", b"defgh"), (b"\xff" * 70000, b"\x01" * 123457)):
         assert transport._adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
+
+
+def test_frames_answer_carries_one_variant_blob_per_extra_variant(client):
+    ink, hints, ref = page_and_hints()
+    r = client.post("/v1/colorize", content=frames_request(ink, hints, ref, {"options": {"variants": 3}}), headers=FRAMES)
+    assert r.status_code == 200, r.text
+    fields, blobs = frames.decode(r.content)
+    assert [b.name for b in blobs] == ["color_layer", "variant", "variant"]
+    assert all(b.kind == "bgra8" and b.full().shape == (160, 120, 4) for b in blobs)
+    assert set(fields) == {"width", "height", "model_version", "seconds"}
