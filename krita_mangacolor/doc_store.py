@@ -28,7 +28,7 @@ def _has_annotations(doc: Any) -> bool:
 def load_bytes(doc: Any, kind: str) -> bytes:
     if doc is None:
         return b""
-    if _has_annotations(doc):
+    if has_annotations(doc):
         try:
             types = list(doc.annotationTypes()) if hasattr(doc, "annotationTypes") else [kind]
             if kind not in types:
@@ -51,11 +51,13 @@ def load_json(doc: Any, kind: str) -> Any:
         return None
 
 
-def save_json(doc: Any, kind: str, description: str, value: Any) -> bool:
-    """Store value in the document and mark it modified. True when it travels with the .kra."""
-    raw = json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    stored = False
-    if _has_annotations(doc):
+def has_annotations(doc: Any) -> bool:
+    return _has_annotations(doc)
+
+
+def save_bytes(doc: Any, kind: str, description: str, raw: bytes) -> bool:
+    """Store raw bytes in the document. True when they travel with the .kra (else: this session only)."""
+    if has_annotations(doc):
         try:
             payload: Any = raw
             try:
@@ -65,11 +67,17 @@ def save_json(doc: Any, kind: str, description: str, value: Any) -> bool:
             except Exception:  # pragma: no cover - no Qt: the mock takes bytes
                 pass
             doc.setAnnotation(kind, description, payload)
-            stored = True
+            return True
         except Exception:
-            stored = False
-    if not stored:
-        _session[(_key(doc), kind)] = raw
+            pass
+    _session[(_key(doc), kind)] = raw
+    return False
+
+
+def save_json(doc: Any, kind: str, description: str, value: Any) -> bool:
+    """Store value in the document and mark it modified. True when it travels with the .kra."""
+    raw = json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    stored = save_bytes(doc, kind, description, raw)
     try:
         doc.setModified(True)  # part of the document: offer to save it
     except Exception:  # pragma: no cover - older API

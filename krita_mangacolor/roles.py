@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from . import doc_store
+
 ROLES = ("ink", "hints", "reference", "draft")
 ANNOTATION_TYPE = "mangacolor-roles"
 ANNOTATION_DESCRIPTION = "MangaColor: the ink, hint, reference and draft layers chosen in the MangaColor docker"
@@ -101,55 +103,16 @@ def decode(raw: Optional[bytes]) -> dict[str, Choice]:
     return choices
 
 
-# --- storage in the document -------------------------------------------------------------------------
-
-_session_store: dict[str, bytes] = {}  # documents of a Krita without the annotation API
-
-
-def _session_key(doc: Any) -> str:
-    try:
-        return str(doc.fileName() or "") or f"name:{doc.name()}"
-    except Exception:  # pragma: no cover - defensive
-        return f"id:{id(doc)}"
-
-
-def has_annotations(doc: Any) -> bool:
-    return hasattr(doc, "setAnnotation") and hasattr(doc, "annotation")
+# --- storage in the document (doc_store.py: an annotation that travels with the .kra) ------------------
 
 
 def load(doc: Any) -> dict[str, Choice]:
-    if doc is None:
-        return default_choices()
-    if has_annotations(doc):
-        try:
-            types = list(doc.annotationTypes()) if hasattr(doc, "annotationTypes") else [ANNOTATION_TYPE]
-            if ANNOTATION_TYPE not in types:
-                return default_choices()
-            raw = doc.annotation(ANNOTATION_TYPE)
-            return decode(bytes(raw.data() if hasattr(raw, "data") else raw))
-        except Exception:  # a broken annotation must never stop colorizing
-            return default_choices()
-    return decode(_session_store.get(_session_key(doc)))
+    return decode(doc_store.load_bytes(doc, ANNOTATION_TYPE))
 
 
 def save(doc: Any, choices: dict[str, Choice]) -> bool:
     """Store the choices in the document. Returns True when they travel with the .kra."""
-    raw = encode(choices)
-    if has_annotations(doc):
-        try:
-            payload: Any = raw
-            try:
-                from .qt import QByteArray
-
-                payload = QByteArray(raw)
-            except Exception:  # pragma: no cover - no Qt: the mock takes bytes
-                pass
-            doc.setAnnotation(ANNOTATION_TYPE, ANNOTATION_DESCRIPTION, payload)
-            return True
-        except Exception:
-            pass
-    _session_store[_session_key(doc)] = raw
-    return False
+    return doc_store.save_bytes(doc, ANNOTATION_TYPE, ANNOTATION_DESCRIPTION, encode(choices))
 
 
 def set_choice(doc: Any, role: str, choice: Choice) -> dict[str, Choice]:

@@ -145,7 +145,7 @@ def test_preview_never_raises(krita):
 
 def test_session_store_without_annotation_api(krita, monkeypatch):
     doc, ink, hint = make_page(krita)
-    monkeypatch.setattr(roles, "has_annotations", lambda d: False)
+    monkeypatch.setattr(roles.doc_store, "has_annotations", lambda d: False)
     assert roles.save(doc, {"ink": Choice.layer(ink), "hints": Choice(), "reference": Choice()}) is False
     assert roles.load(doc)["ink"].name == "Ink"
     assert AUTO == "auto"
