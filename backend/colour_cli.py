@@ -28,6 +28,7 @@ from .imageio import ImageError, load_hints, load_reference
 from .palettes import Palette, PaletteError, load_palette, palette_from_hints, palette_from_json, palette_from_rgba, save_palette
 from .panels import PanelsError, panels_from_json
 from .request import ColourSources, PanelInput, RequestError
+from .userfiles import read_small_text
 
 MAX_PANELS_FILE_BYTES = 4 * 1024 * 1024
 
@@ -109,14 +110,7 @@ def load_panels(spec: str, ink: np.ndarray) -> list[PanelInput]:
         except (PanelsError, ValueError) as exc:
             raise RequestError(f"panels: {exc}") from None
     path = Path(spec)
-    try:
-        if path.stat().st_size > MAX_PANELS_FILE_BYTES:
-            raise RequestError(f"{path.name} is too large to be a panels file")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RequestError(f"panels file not found: {path} (or use --panels auto)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RequestError(f"cannot read panels file {path.name}: {exc}") from None
+    text = read_small_text(path, MAX_PANELS_FILE_BYTES, "panels file", RequestError, " (or use --panels auto)")
     try:
         panels, _ = panels_from_json(text, ink.shape)
     except PanelsError as exc:

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from . import color
+from .userfiles import read_small_text
 from .reference import SOLID_HINT_ALPHA, reference_colours
 
 FORMAT = "mangacolor-palette"
@@ -208,14 +209,7 @@ def palette_from_json(value: Any) -> Palette:
 
 def load_palette(path: Path) -> Palette:
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise PaletteError(f"{path.name} is too large to be a palette file")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PaletteError(f"palette file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PaletteError(f"cannot read palette file {path.name}: {exc}") from None
+    text = read_small_text(path, MAX_FILE_BYTES, "palette file", PaletteError)
     try:
         value = json.loads(text)
     except ValueError as exc:
