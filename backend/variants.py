@@ -21,7 +21,8 @@ variant; a request with neither never comes here (its output is byte for byte wh
   painted draft nothing of this runs.
 - The draft stage (`draft_stage`, option `draft_strength`): after the network, each line-enclosed
   working region that no hint reached and that is not paper takes the draft's hue and saturation
-  (its mean there) by `draft_strength`, the network's lightness and shading kept; the shipped
+  (its mean there) by `draft_strength`, the network's lightness and shading kept (a sampled draft
+  gives its hue only, at the stronger of the two saturations: its colourings are blurred and pale); the shipped
   colorizer was trained with a draft only 12 % of the time and follows it loosely, so this stage is
   what makes a painted colour show and the variants differ (0 = the network's reading alone).
 
@@ -54,7 +55,8 @@ DRAFT_SIGMA_SHARE = 8.0 / 768.0  # blur of a painted draft, share of the working
 # the prior samples.
 DRAFT_COARSE = "auto"
 DRAFT_TEMPERATURE = 1.0
-PAINTED_SHARE = 0.5  # a working pixel is painted when at least this share of its page pixels is
+PAINTED_SHARE = 0.5
+GRAY_DRAFT_CHROMA = 4.0  # a sampled draft this gray (C*) in a region says nothing about its hue  # a working pixel is painted when at least this share of its page pixels is
 
 _draft_models: dict[str, "DraftModel"] = {}
 _draft_lock = threading.Lock()
@@ -185,11 +187,16 @@ def draft_stage(
     draft_rgb: np.ndarray,
     draft_mask: np.ndarray,
     strength: float,
+    painted: np.ndarray | None = None,
 ) -> np.ndarray:
     """Move the chroma (Lab a, b) of every line-enclosed working region that no hint reached, that is
     not paper and that the draft covers (at least half of it) toward the draft's mean there, by
     `strength`; the lightness and the shading inside the region stay the network's (as the palette
-    stage, `reference.match_palette`, keeps them). Working resolution, sRGB float HxWx3."""
+    stage, `reference.match_palette`, keeps them). Working resolution, sRGB float HxWx3.
+
+    A region mostly `painted` (the user's draft) takes the painted hue and saturation. Elsewhere (a
+    sampled draft: a blurred, low-chroma colouring) it takes the draft's hue at the stronger of the two
+    saturations, and a region where the draft is nearly gray keeps the network's colour."""
     if strength <= 0:
         return color_work
     from . import color
@@ -208,7 +215,13 @@ def draft_stage(
     keep[0] = True  # the walls: hidden under the ink
     keep |= np.bincount(flat, weights=hinted.ravel().astype(np.float64), minlength=n) > 0
     keep |= np.bincount(flat, weights=paper.ravel().astype(np.float64), minlength=n) > 0.5 * area
-    shift = draft_ab - net_ab
+    target = draft_ab.copy()
+    exact = np.zeros(n, bool) if painted is None else np.bincount(flat, weights=painted.ravel().astype(np.float64), minlength=n) > 0.5 * area
+    c_draft, c_net = np.hypot(*draft_ab.T), np.hypot(*net_ab.T)
+    hue_only = ~exact
+    target[hue_only] *= (np.maximum(c_draft, c_net) / np.maximum(c_draft, 1e-9))[hue_only, None]
+    keep |= hue_only & (c_draft < GRAY_DRAFT_CHROMA)
+    shift = target - net_ab
     shift[keep] = 0.0
     lab[:, 1:] += strength * shift[flat]
     return np.clip(color.lab_to_rgb(lab), 0.0, 1.0).reshape(h, w, 3).astype(np.float32)
@@ -261,6 +274,7 @@ def colorize_variants(
     inputs, spread = page_inputs(page, hint_rgb, hint_mask, checkpoint=checkpoint, prep=spread_prep)
     stage("analyse", 0.15)
     drafts = drafts_for(request, page.ink, hint_rgb, hint_mask)
+    painted_mask = working_draft(request.draft, page.shape)[1] if painted(request.draft) else None
     stage("drafts", 0.2)
     white = white_balloons(analysis.balloons(ink, checkpoint), request.hints, ink.shape) if opts.keep_white else None
     line_full = analysis.line_and_tone(ink, checkpoint)[0]
@@ -277,7 +291,7 @@ def colorize_variants(
         del x
         if keep_paper is not None:
             color_work[keep_paper] = 1.0
-        color_work = draft_stage(color_work, spread.regions, spread.mask, spread.paper, d_rgb, d_mask, opts.draft_strength)
+        color_work = draft_stage(color_work, spread.regions, spread.mask, spread.paper, d_rgb, d_mask, opts.draft_strength, painted_mask)
         color_work = plan.palette_stage(
             color_work, spread.regions, spread.mask, spread.paper, request.hints, panel_labels, ink.shape, checkpoint
         )
