@@ -323,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--draft-weights", type=Path, default=None, help="drafting weights (default $MANGACOLOR_DRAFT_WEIGHTS or the shipped)")
     p.add_argument("--only", choices=("gt", "real", "time"), action="append", default=None)
     p.add_argument("--draft-strength", type=float, default=None, help="the option draft_strength (default the option's)")
+    p.add_argument("--temperature", type=float, default=None, help="variants.DRAFT_TEMPERATURE for this run (default its value)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--data", type=Path, default=None)
     p.add_argument("--out", type=Path, default=Path("bench_out"))
@@ -333,13 +334,20 @@ def main(argv: list[str] | None = None) -> int:
     from ..pipeline import get_model
     from ..variants import draft_weights_path
 
+    if args.temperature is not None:
+        from .. import variants
+
+        variants.DRAFT_TEMPERATURE = args.temperature
     if args.draft_weights is not None:
         os.environ["MANGACOLOR_DRAFT_WEIGHTS"] = str(args.draft_weights)
     only = set(args.only or ("gt", "real", "time"))
     try:
         ts = TestSet(args.data)
         model = get_model(args.device, args.weights or DEFAULT_WEIGHTS)
+        from .. import variants as _variants
+
         data: dict = {"model": model.version, "draft_weights": str(draft_weights_path()), "variants": args.n, "seed": args.seed,
+                      "temperature": _variants.DRAFT_TEMPERATURE,
                       "argv": argv}
         args.out.mkdir(parents=True, exist_ok=True)
         if "gt" in only and args.cases + args.new_cases > 0:
