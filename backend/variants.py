@@ -22,8 +22,8 @@ variant; a request with neither never comes here (its output is byte for byte wh
 - The draft stage (`draft_stage`, option `draft_strength`): after the network, each line-enclosed
   working region that no hint reached and that is not paper takes the draft's hue and saturation
   (its mean there) by `draft_strength`, the network's lightness and shading kept (a sampled draft
-  gives its hue only, at the stronger of the two saturations: its colourings are blurred and pale); the shipped
-  colorizer was trained with a draft only 12 % of the time and follows it loosely, so this stage is
+  gives its hue only, at the stronger of the two saturations: its colourings are blurred and pale;
+  where it is nearly gray the network's colour stays); the shipped colorizer was trained with a draft only 12 % of the time and follows it loosely, so this stage is
   what makes a painted colour show and the variants differ (0 = the network's reading alone).
 
 Variant 1 is the result's colour layer, variants 2..N are `ColorizeResult.variants`.
@@ -55,8 +55,8 @@ DRAFT_SIGMA_SHARE = 8.0 / 768.0  # blur of a painted draft, share of the working
 # the prior samples.
 DRAFT_COARSE = "auto"
 DRAFT_TEMPERATURE = 1.5  # 1.0: best of 4 -4.9 %, pairwise 3.96 / 7.30; 1.5: -4.2 %, 4.31 / 8.49; 2.0: -3.0 %, 4.79 / 10.59 (bench --variants, 12 cases)
-PAINTED_SHARE = 0.5
-GRAY_DRAFT_CHROMA = 4.0  # a sampled draft this gray (C*) in a region says nothing about its hue  # a working pixel is painted when at least this share of its page pixels is
+PAINTED_SHARE = 0.5  # a working pixel is painted when at least this share of its page pixels is
+GRAY_DRAFT_CHROMA = 4.0  # a sampled draft this gray (C*) in a region says nothing about its hue
 
 _draft_models: dict[str, "DraftModel"] = {}
 _draft_lock = threading.Lock()
