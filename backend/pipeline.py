@@ -27,8 +27,8 @@ from .inputs import page_inputs
 from .model import DEFAULT_WEIGHTS, ColorUNet, load_weights
 from .request import ColorizeRequest, ColorizeResult, RequestError
 from .restore import colour_layer
-from .spread import clean_paper
-from .structure import Checkpoint, resample_hints
+from .spread import HintSpread, clean_paper
+from .structure import Checkpoint, PageStructure, resample_hints
 
 Progress = Callable[[float, str], None]
 
@@ -198,34 +198,41 @@ def _run_tiled(
     return out / np.maximum(weight, 1e-6)
 
 
-def colorize(
-    request: ColorizeRequest,
-    model: LoadedModel | None = None,
-    progress: Progress | None = None,
-    cancelled: Callable[[], bool] | None = None,
-) -> ColorizeResult:
-    opts = request.options
-    model = model or get_model()
-    if opts.variants > 1 or request.draft is not None:
-        from .variants import colorize_variants, needs_variants
+class StageClock:
+    """Seconds per stage (summed when a stage comes back, as a variant loop does), the progress
+    callback, and the cancel check between stages."""
 
-        if needs_variants(request):  # a painted draft or several colourings (issue 13, variants.py)
-            return colorize_variants(request, model, progress, cancelled)
-    seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
-    checkpoint = cancel_checkpoint(cancelled)  # inside the long loops, between the stages' steps
+    def __init__(self, progress: Progress | None, cancelled: Callable[[], bool] | None):
+        self.seconds: dict[str, float] = {}
+        self._progress, self._cancelled = progress, cancelled
+        self._t0 = time.perf_counter()
 
-    def stage(name: str, fraction: float) -> None:
-        nonlocal t0
+    def __call__(self, name: str, fraction: float) -> None:
         now = time.perf_counter()
-        seconds[name] = round(now - t0, 4)
-        t0 = now
-        if cancelled is not None and cancelled():
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._t0, 4)
+        self._t0 = now
+        if self._cancelled is not None and self._cancelled():
             raise Cancelled()
-        if progress is not None:
-            progress(fraction, name)
+        if self._progress is not None:
+            self._progress(fraction, name)
 
-    ink = request.ink
+
+@dataclass
+class PreparedPage:
+    """Everything before the network, shared by one colouring (`colorize`) and several (`variants.py`)."""
+
+    analysis: page_cache.PageAnalysis
+    page: PageStructure
+    hint_rgb: np.ndarray
+    hint_mask: np.ndarray
+    plan: ColourPlan
+    panel_labels: np.ndarray | None
+    inputs: np.ndarray
+    spread: HintSpread
+
+
+def prepare_page(request: ColorizeRequest, checkpoint: Checkpoint | None) -> PreparedPage:
+    opts, ink = request.options, request.ink
     # What depends only on the ink is kept by its hash: a re-run with other hints or options skips it.
     analysis = page_cache.analysis(ink)
     page, spread_prep = analysis.working(ink, opts.working_size, checkpoint)
@@ -241,21 +248,57 @@ def colorize(
     if checkpoint is not None:
         checkpoint()
     inputs, spread = page_inputs(page, hint_rgb, hint_mask, checkpoint=checkpoint, prep=spread_prep)
-    stage("analyse", 0.2)
-    color_work = run_plan(plan, lambda vec: run_network(model, inputs, vec, checkpoint=checkpoint), panel_labels, checkpoint)
-    if opts.keep_white:
-        # Clean paper the paper seed won (margins, gutters, the background around figures, and
-        # any of it that a hint could only reach through a gap in an outline) stays paper.
-        color_work[spread.paper & clean_paper(page.ink, page.tone, page.line)] = 1.0
-    color_work = plan.palette_stage(
-        color_work, spread.regions, spread.mask, spread.paper, request.hints, panel_labels, ink.shape, checkpoint
-    )
-    stage("network", 0.7)
+    return PreparedPage(analysis, page, hint_rgb, hint_mask, plan, panel_labels, inputs, spread)
+
+
+def kept_paper(prepared: PreparedPage) -> np.ndarray:
+    """Clean paper the paper seed won (margins, gutters, the background around figures, and any of it
+    that a hint could only reach through a gap in an outline): it stays paper."""
+    page = prepared.page
+    return prepared.spread.paper & clean_paper(page.ink, page.tone, page.line)
+
+
+def full_resolution_guides(
+    request: ColorizeRequest, analysis: page_cache.PageAnalysis, checkpoint: Checkpoint | None
+) -> tuple[np.ndarray | None, np.ndarray, object]:
+    """(balloons kept white or None, the full-resolution line ink, the full-resolution regions or None)."""
+    opts, ink = request.options, request.ink
     # Speech balloons stay paper white unless a hint was painted inside them: colorists leave them
     # white, and the model cannot tell a balloon from a white shirt by its outline alone.
     white = white_balloons(analysis.balloons(ink, checkpoint), request.hints, ink.shape) if opts.keep_white else None
     line_full = analysis.line_and_tone(ink, checkpoint)[0]
     regions = analysis.full_regions(ink, checkpoint) if opts.flat_regions > 0 else None
+    return white, line_full, regions
+
+
+def colorize(
+    request: ColorizeRequest,
+    model: LoadedModel | None = None,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> ColorizeResult:
+    opts = request.options
+    model = model or get_model()
+    if opts.variants > 1 or request.draft is not None:
+        from .variants import colorize_variants, needs_variants
+
+        if needs_variants(request):  # a painted draft or several colourings (issue 13, variants.py)
+            return colorize_variants(request, model, progress, cancelled)
+    stage = StageClock(progress, cancelled)
+    checkpoint = cancel_checkpoint(cancelled)  # inside the long loops, between the stages' steps
+    prepared = prepare_page(request, checkpoint)
+    plan, spread = prepared.plan, prepared.spread
+    stage("analyse", 0.2)
+    color_work = run_plan(
+        plan, lambda vec: run_network(model, prepared.inputs, vec, checkpoint=checkpoint), prepared.panel_labels, checkpoint
+    )
+    if opts.keep_white:
+        color_work[kept_paper(prepared)] = 1.0
+    color_work = plan.palette_stage(
+        color_work, spread.regions, spread.mask, spread.paper, request.hints, prepared.panel_labels, request.ink.shape, checkpoint
+    )
+    stage("network", 0.7)
+    white, line_full, regions = full_resolution_guides(request, prepared.analysis, checkpoint)
     layer = colour_layer(color_work, line_full, opts, white, checkpoint, regions)
     stage("restore", 1.0)
-    return ColorizeResult(color_layer=layer, model_version=model.version, seconds=seconds, ink=ink)
+    return ColorizeResult(color_layer=layer, model_version=model.version, seconds=stage.seconds, ink=request.ink)

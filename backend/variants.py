@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -234,52 +233,22 @@ def colorize_variants(
     cancelled: Callable[[], bool] | None = None,
 ) -> ColorizeResult:
     """`pipeline.colorize` for a request with a draft or variants (see the module's doc)."""
-    from . import page_cache
-    from .balloons import white_balloons
-    from .colour_features import ColourPlan, panel_spread_prep, run_plan, working_panel_labels
-    from .inputs import page_inputs
-    from .pipeline import Cancelled, cancel_checkpoint, run_network
+    from .colour_features import run_plan
+    from .pipeline import StageClock, cancel_checkpoint, full_resolution_guides, kept_paper, prepare_page, run_network
     from .restore import colour_layer
-    from .spread import clean_paper
-    from .structure import resample_hints
 
-    opts = request.options
-    seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
+    opts, ink = request.options, request.ink
+    stage = StageClock(progress, cancelled)
     checkpoint: Checkpoint | None = cancel_checkpoint(cancelled)
-
-    def stage(name: str, fraction: float) -> None:
-        nonlocal t0
-        now = time.perf_counter()
-        seconds[name] = round(seconds.get(name, 0.0) + now - t0, 4)
-        t0 = now
-        if cancelled is not None and cancelled():
-            raise Cancelled()
-        if progress is not None:
-            progress(fraction, name)
-
-    ink = request.ink
-    analysis = page_cache.analysis(ink)
-    page, spread_prep = analysis.working(ink, opts.working_size, checkpoint)
-    if request.hints is not None:
-        hint_rgb, hint_mask = resample_hints(request.hints, page.shape, checkpoint)
-    else:
-        hint_rgb, hint_mask = np.zeros(page.shape + (3,), np.float32), np.zeros(page.shape, bool)
-    plan = ColourPlan.of(request)
-    panel_labels = working_panel_labels(plan.panels, ink.shape, page.shape) if plan.panels else None
-    if panel_labels is not None:
-        spread_prep = panel_spread_prep(page, panel_labels)
-    if checkpoint is not None:
-        checkpoint()
-    inputs, spread = page_inputs(page, hint_rgb, hint_mask, checkpoint=checkpoint, prep=spread_prep)
+    prepared = prepare_page(request, checkpoint)
+    page, plan, spread, inputs, panel_labels = prepared.page, prepared.plan, prepared.spread, prepared.inputs, prepared.panel_labels
+    hint_rgb, hint_mask = prepared.hint_rgb, prepared.hint_mask
     stage("analyse", 0.15)
     drafts = drafts_for(request, page.ink, hint_rgb, hint_mask)
     painted_mask = working_draft(request.draft, page.shape)[1] if painted(request.draft) else None
     stage("drafts", 0.2)
-    white = white_balloons(analysis.balloons(ink, checkpoint), request.hints, ink.shape) if opts.keep_white else None
-    line_full = analysis.line_and_tone(ink, checkpoint)[0]
-    regions = analysis.full_regions(ink, checkpoint) if opts.flat_regions > 0 else None
-    keep_paper = spread.paper & clean_paper(page.ink, page.tone, page.line) if opts.keep_white else None
+    white, line_full, regions = full_resolution_guides(request, prepared.analysis, checkpoint)
+    keep_paper = kept_paper(prepared) if opts.keep_white else None
     stage("analyse", 0.25)
     layers = []
     n = len(drafts)
@@ -287,7 +256,7 @@ def colorize_variants(
         x = inputs.copy()
         x[DRAFT_RGB] = np.moveaxis(d_rgb * d_mask[..., None], -1, 0)
         x[DRAFT_MASK] = d_mask
-        color_work = run_plan(plan, lambda vec: run_network(model, x, vec, checkpoint=checkpoint), panel_labels, checkpoint)
+        color_work = run_plan(plan, lambda vec, x=x: run_network(model, x, vec, checkpoint=checkpoint), panel_labels, checkpoint)
         del x
         if keep_paper is not None:
             color_work[keep_paper] = 1.0
@@ -298,4 +267,4 @@ def colorize_variants(
         stage("network", 0.25 + 0.75 * (i + 0.6) / n)
         layers.append(colour_layer(color_work, line_full, opts, white, checkpoint, regions))
         stage("restore", 0.25 + 0.75 * (i + 1) / n)
-    return ColorizeResult(color_layer=layers[0], model_version=model.version, seconds=seconds, ink=ink, variants=layers[1:])
+    return ColorizeResult(color_layer=layers[0], model_version=model.version, seconds=stage.seconds, ink=ink, variants=layers[1:])
