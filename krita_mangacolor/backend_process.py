@@ -56,7 +56,7 @@ class ServerProcess(QObject):
         problem = check_command(command, cwd)
         if problem:
             return problem
-        if self.running:
+        if self.running and not self._already_exited():
             return None
         self.command = list(command)
         self._output = ""
@@ -98,12 +98,31 @@ class ServerProcess(QObject):
         text = qbytes(self._process.readAllStandardOutput()).decode("utf-8", "replace")
         self._output = (self._output + text)[-OUTPUT_KEEP:]
 
+    def _already_exited(self) -> bool:
+        """A server killed from outside (SIGKILL, a crash) may not be reaped yet when the connection
+        finds it gone and asks for a new one: its `finished` is still queued. Poll without waiting;
+        if it has exited, forget it quietly (its late signals must not speak for the new process)."""
+        proc = self._process
+        if proc is None:
+            return True
+        proc.blockSignals(True)
+        if proc.waitForFinished(0):
+            self._process = None
+            proc.deleteLater()
+            return True
+        proc.blockSignals(False)
+        return False
+
     def _error(self, error: QProcess.ProcessError) -> None:
+        if self.sender() is not None and self.sender() is not self._process:
+            return  # a replaced process's late news
         if error == QProcess.FailedToStart and self._process is not None:
             self.start_error = f"could not start {self.describe()}: {self._process.errorString()}"
             self.exited.emit(-1, self.start_error)
 
     def _finished(self, code: int, status: QProcess.ExitStatus) -> None:
+        if self.sender() is not None and self.sender() is not self._process:
+            return  # a replaced process's late news
         self._read()
         if status == QProcess.CrashExit:
             code = -1
