@@ -44,7 +44,7 @@ def ask_path_dialog(parent: QWidget, save: bool, title: str) -> str:
 
 class PanelsPalettesBox(QGroupBox):
     def __init__(self, model: Any, doc_provider: Callable[[], Any], parent: QWidget):
-        super().__init__("Panels && palettes", parent)
+        super().__init__(parent)  # titled by the docker's collapsible header (widgets.py)
         self.setObjectName("mangacolor_panels_box")
         self.pm = panels_model.instance(model)
         self._doc_provider = doc_provider
