@@ -5,14 +5,11 @@ place only (a hand-written flag, schema entry or parameter) fails here."""
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import asdict, fields
 from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 from starlette.testclient import TestClient
 
 from backend import batch
@@ -21,6 +18,7 @@ from backend.jobs import JobRunner
 from backend.options import cli_flag, kind, requirement
 from backend.request import ColorizeOptions, ColorizeResult
 from backend.server import create_app
+from api_images import png_b64
 from krita_mangacolor import options as docker_options
 
 TOKEN = "t"
@@ -33,12 +31,6 @@ NOT_OPTIONS = {
     "batch": {"source", "output", "reference", "palette", "hints_dir", "device", "force", "help"},
 }
 PARSERS = {"colorize": (colorize_parser, ["ink.png", "-o", "out.png"]), "batch": (batch.parser, ["pages", "-o", "out"])}
-
-
-def png_b64(arr: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
 
 
 INK = png_b64(np.full((24, 16), 255, np.uint8))

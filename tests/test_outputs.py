@@ -3,30 +3,18 @@ demand, byte-identical to the pipeline's); and a request is validated once, wher
 
 from __future__ import annotations
 
-import base64
-import io
 import time
 
 import numpy as np
 import pytest
-from PIL import Image
 from starlette.testclient import TestClient
 
 from backend.jobs import JobRunner
 from backend.request import ColorizeOptions, ColorizeRequest, ColorizeResult, RequestError, multiply
 from backend.server import create_app
+from api_images import png_b64, png_decode as decode
 
 AUTH = {"Authorization": "Bearer t"}
-
-
-def png_b64(arr: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def decode(b64: str) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))))
 
 
 def fake_colorize(request, progress=None, cancelled=None) -> ColorizeResult:

@@ -1,8 +1,6 @@
 """Issue 12 at the boundary: panels, palettes and reference weights in the HTTP API and the CLI;
 POST /v1/panels and POST /v1/palettes; hostile inputs answered with a clear 4xx or exit code 2."""
 
-import base64
-import io
 import json
 import time
 from pathlib import Path
@@ -18,15 +16,10 @@ from backend.palettes import palette_from_image, palette_from_json
 from backend.imageio import ImageError
 from backend.request import MAX_PANELS, ColorizeResult, RequestError
 from backend.server import create_app
+from api_images import png_b64
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def png_b64(arr: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
 
 
 def two_panel_page(h: int = 200, w: int = 300) -> np.ndarray:

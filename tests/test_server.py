@@ -1,31 +1,20 @@
 """The HTTP API: contract, errors as clear 4xx, token, Host and client checks, jobs and cancel."""
 
 import base64
-import io
 import threading
 import time
 
 import numpy as np
 import pytest
-from PIL import Image
 from starlette.testclient import TestClient
 
 from backend.jobs import JobRunner
 from backend.pipeline import Cancelled, colorize
 from backend.server import create_app
+from api_images import png_b64, png_decode as decode
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def png_b64(arr: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def decode(b64: str) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))))
 
 
 def page(h: int = 120, w: int = 90) -> np.ndarray:

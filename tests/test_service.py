@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from backend.request import ColorizeOptions
+from api_images import png_b64
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,12 +31,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def png_b64(arr: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
 
 
 class Server:

@@ -1,33 +1,21 @@
 """The frames transport through the server: the same colour layer as the PNG/JSON path, bit for bit,
 frames answers for frames jobs (and for `Accept: frames`), and hostile frames refused with a reason."""
 
-import base64
-import io
 import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
 from starlette.testclient import TestClient
 
 from backend import frames
 from backend.jobs import JobRunner
 from backend.pipeline import colorize
 from backend.server import create_app
+from api_images import png_b64, png_decode
 
 TOKEN = "t" * 32
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 FRAMES = {**AUTH, "Content-Type": frames.CONTENT_TYPE}
-
-
-def png_b64(arr: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def png_decode(b64: str) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))))
 
 
 @pytest.fixture(scope="module")

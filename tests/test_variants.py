@@ -5,8 +5,6 @@ variants travel through the CLI, the JSON API and frames; bad drafts are refused
 
 from __future__ import annotations
 
-import base64
-import io
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from backend.jobs import JobRunner
 from backend.pipeline import colorize, get_model
 from backend.request import ColorizeOptions, ColorizeRequest, RequestError
 from backend.server import create_app
+from api_images import png_b64, png_decode
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "t" * 32
@@ -142,16 +141,6 @@ def test_variants_and_seed_are_checked():
     for bad in ({"variants": 0}, {"variants": 9}, {"seed": -1}, {"seed": 1_000_000}, {"variants": 2.5}):
         with pytest.raises(RequestError):
             ColorizeOptions(**bad)
-
-
-def png_b64(arr: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def png_decode(b64: str) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))))
 
 
 @pytest.fixture(scope="module")
