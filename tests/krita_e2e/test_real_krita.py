@@ -127,6 +127,21 @@ def install_plugins(data_home: Path, config_home: Path, swap: Path) -> None:
     )
 
 
+def read_report(result_path: Path, rc: int | None, krita_log: Path, backend_log: Path, krita: str, timeout: float) -> dict:
+    """The harness's report with Krita's exit code and output tail, or a failure that shows both logs
+    (Krita and kritarunner exit 0 whatever happened inside, so a missing report is the only sign)."""
+    out = krita_log.read_text(errors="replace")
+    if not result_path.exists():
+        pytest.fail(
+            f"{krita} {'timed out after %.0f s' % timeout if rc is None else 'exited with %s' % rc} "
+            f"without a report.\n--- Krita output (tail) ---\n{out[-6000:]}\n"
+            f"--- backend output (tail) ---\n{backend_log.read_text(errors='replace')[-2000:]}"
+        )
+    report = json.loads(result_path.read_text())
+    report.update(_rc=rc, _krita_output=out[-6000:])
+    return report
+
+
 def wait_health(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -198,16 +213,7 @@ def e2e():
             rc = krita.wait(KRITA_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             rc = None
-        out = krita_log.read_text(errors="replace")
-        if not result_path.exists():
-            pytest.fail(
-                f"Krita {'timed out after %.0f s' % KRITA_TIMEOUT_S if rc is None else 'exited with %s' % rc} "
-                f"without a report.\n--- Krita output (tail) ---\n{out[-6000:]}\n"
-                f"--- backend output (tail) ---\n{backend_log.read_text(errors='replace')[-2000:]}"
-            )
-        report = json.loads(result_path.read_text())
-        report["_rc"] = rc
-        report["_krita_output"] = out[-6000:]
+        report = read_report(result_path, rc, krita_log, backend_log, "Krita", KRITA_TIMEOUT_S)
         report["_backend_health"] = health
         report["_tmp"] = str(tmp)
         report["_shots"] = str(shots)

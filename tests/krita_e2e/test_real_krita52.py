@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -124,16 +123,8 @@ def e2e52():
                     CM._stop_group(xvfb, grace=5)
                     xvfb._mangacolor_reader.close()
                 CM._kill_leftovers(root, lambda m: print(m, file=sys.stderr))
-        out = krita_log.read_text(errors="replace")
-        result = session / "report.json"
-        if not result.exists():
-            pytest.fail(
-                f"Krita 5.2 {'timed out after %.0f s' % KRITA_TIMEOUT_S if rc is None else 'exited with %s' % rc} "
-                f"without a report.\n--- Krita output (tail) ---\n{out[-6000:]}\n"
-                f"--- backend output (tail) ---\n{backend_log.read_text(errors='replace')[-2000:]}"
-            )
-        report = json.loads(result.read_text())
-        report.update(_rc=rc, _krita_output=out[-6000:], _backend_health=health, _tmp=str(session))
+        report = e2e51.read_report(session / "report.json", rc, krita_log, backend_log, "Krita 5.2", KRITA_TIMEOUT_S)
+        report.update(_backend_health=health, _tmp=str(session))
         print(f"\nKrita {report.get('krita_version')} e2e timings (s): {json.dumps(report.get('timings'))}", file=sys.stderr)
         yield report
     finally:

@@ -230,6 +230,18 @@ def close(doc):
     doc.close()
 
 
+def reopen(doc, path, what):
+    """Close a saved document and open it again from `path` (yields while Krita works); the reopened
+    document, shown in a window, or None after a failed check."""
+    close(doc)
+    yield 0.5
+    doc = Krita.instance().openDocument(path)
+    check(f"{what}: reopened", doc is not None)
+    if doc is not None:
+        yield from show(doc)
+    return doc
+
+
 def hue_deg(rgb):
     h, s, v = colorsys.rgb_to_hsv(*[c / 255.0 for c in rgb])
     return h * 360.0, s, v
@@ -696,7 +708,6 @@ def scenario_deep(docker):
 
 @scenario("kra")
 def scenario_kra(docker):
-    k = Krita.instance()
     doc = yield from build_page("mangacolor e2e roles", ink_name="Pencils", hints_name="Colours")
     root = doc.rootNode()
     decoy = doc.createNode("Ink", "paintlayer")  # what Auto would pick: empty, so a wrong pick would fail
@@ -729,13 +740,9 @@ def scenario_kra(docker):
         entries, stored = [str(exc)], []
     check("kra: the choices are inside the .kra", stored and stored[0]["ink"]["name"] == "Pencils" and stored[0]["reference"]["name"] == "Palette pic",
           (entries, stored))
-    close(doc)
-    yield 0.5
-    doc = k.openDocument(path)
-    check("kra: reopened", doc is not None)
+    doc = yield from reopen(doc, path, "kra")
     if doc is None:
         return
-    yield from show(doc)
     docker.refresh()
     texts = {r: docker.combos[r].currentText() for r in docker.combos}
     check("kra: the pickers show the saved choices after reopening",

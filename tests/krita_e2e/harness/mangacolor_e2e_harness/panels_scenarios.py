@@ -18,7 +18,7 @@ from krita import Krita, Selection
 
 from . import (
     FAKE_URL, HINTS, JOB_TIMEOUT_S, PANELS, TMP, bgra_canvas, build_page, check, close, ctx, find_child, hue_deg, names,
-    report, scenario, show, wait_for,
+    reopen, report, scenario, wait_for,
 )  # fmt: skip
 
 
@@ -55,7 +55,6 @@ def scenario_panels(docker):
     from krita_mangacolor import palette_library, panel_choices
     from krita_mangacolor.panels_layer import find_panels_layer, panel_at, read_panels
 
-    k = Krita.instance()
     doc = yield from build_page("mangacolor e2e panels")
     root = doc.rootNode()
     ref = doc.createNode("Orange ref", "paintlayer")
@@ -168,13 +167,9 @@ def scenario_panels(docker):
     check("panels: library and choices are inside the .kra", any(n.endswith("mangacolor-palettes") for n in entries)
           and any(n.endswith("mangacolor-panels") for n in entries), entries)
     polys = [p.polygon for p in panels]
-    close(doc)
-    yield 0.5
-    doc = k.openDocument(path)
-    check("panels: reopened", doc is not None)
+    doc = yield from reopen(doc, path, "panels")
     if doc is None:
         return
-    yield from show(doc)
     check("panels: the Panels layer is back with the same panels", [p.polygon for p in read_panels(doc)] == polys,
           [p.polygon for p in read_panels(doc)])
     check("panels: the palette library is back", palette_library.names(doc) == ["Orange"], palette_library.names(doc))
