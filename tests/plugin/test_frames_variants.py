@@ -6,23 +6,15 @@ import zlib
 import pytest
 
 from conftest import wait_until
-from fake_backend import FILL, FakeBackend
+from fake_backend import FILL
 from fake_frames import VARIANT_OPTIONS
 from helpers import RED, fill, make_page, names, snapshot
-from test_model import make_model, run, write_token
+from test_model import backend, make_model, run  # noqa: F401  (the fixture)
 from krita_mangacolor import frames, timing, wire
 from krita_mangacolor.frames import Frame
 from krita_mangacolor.request import ColorizeRequest
 
 FILL_BGRA = bytes([FILL[2], FILL[1], FILL[0], 255])
-
-
-@pytest.fixture
-def backend(tmp_path):
-    write_token(tmp_path)
-    b = FakeBackend().start()
-    yield b
-    b.stop()
 
 
 def jobs_posted(backend):
